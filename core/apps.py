@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "Core"
+
+    def ready(self) -> None:
+        # Fail at start-up, not at the first report, when the keys are missing or weak.
+        from core import crypto
+
+        crypto.field_keys()
+        crypto.hash_key()

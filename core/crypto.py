@@ -1,0 +1,174 @@
+"""Field encryption and keyed hashes for personal data.
+
+- Values are encrypted with AES-256-GCM. The associated data binds each ciphertext to
+  its table, column and row, so a value copied into another row or column fails to
+  decrypt instead of showing someone else's data.
+- Tokens name the key that made them (``rr1.<key id>.<base64url(nonce || ciphertext)>``)
+  so keys can be rotated: the first key in RR_FIELD_KEYS encrypts, every listed key
+  decrypts.
+- Lookups go through HMAC-SHA256 under RR_HASH_KEY, a separate key, never SECRET_KEY.
+
+Encryption protects a stolen disk or backup, not a live compromise of the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+TOKEN_VERSION = "rr1"  # noqa: S105 - a format tag, not a secret
+KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+NONCE_BYTES = 12
+
+
+class DecryptionError(Exception):
+    """A token could not be decrypted: wrong key, wrong row, or tampered data."""
+
+
+@dataclass(frozen=True)
+class FieldKey:
+    key_id: str
+    secret: bytes
+
+
+def _decode_key(raw: str, *, name: str) -> bytes:
+    try:
+        secret = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImproperlyConfigured(f"{name} is not valid base64.") from exc
+    if len(secret) != 32:
+        raise ImproperlyConfigured(f"{name} must decode to 32 bytes, not {len(secret)}.")
+    return secret
+
+
+def parse_field_keys(value: str) -> tuple[FieldKey, ...]:
+    """Parse ``id:base64key,id:base64key``; the first key is the one that encrypts."""
+    keys: list[FieldKey] = []
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        key_id, sep, raw = item.strip().partition(":")
+        if not sep or not KEY_ID_PATTERN.match(key_id):
+            raise ImproperlyConfigured(
+                "RR_FIELD_KEYS entries look like 'k1:<base64 of 32 bytes>', separated by commas."
+            )
+        keys.append(FieldKey(key_id, _decode_key(raw, name=f"RR_FIELD_KEYS[{key_id}]")))
+    if not keys:
+        raise ImproperlyConfigured("RR_FIELD_KEYS must list at least one key.")
+    if len({k.key_id for k in keys}) != len(keys):
+        raise ImproperlyConfigured("RR_FIELD_KEYS lists the same key id twice.")
+    return tuple(keys)
+
+
+@cache
+def field_keys() -> tuple[FieldKey, ...]:
+    keys = parse_field_keys(settings.RR_FIELD_KEYS)
+    secret_key = settings.SECRET_KEY.encode()
+    if any(k.secret == secret_key or k.secret == hash_key() for k in keys):
+        raise ImproperlyConfigured("Field keys must differ from SECRET_KEY and RR_HASH_KEY.")
+    return keys
+
+
+@cache
+def hash_key() -> bytes:
+    key = _decode_key(settings.RR_HASH_KEY, name="RR_HASH_KEY")
+    if key == settings.SECRET_KEY.encode():
+        raise ImproperlyConfigured("RR_HASH_KEY must differ from SECRET_KEY.")
+    return key
+
+
+def reset_key_cache() -> None:
+    """Forget loaded keys (tests that change the key settings)."""
+    field_keys.cache_clear()
+    hash_key.cache_clear()
+
+
+def _associated_data(key_id: str, context: str) -> bytes:
+    return f"{TOKEN_VERSION}|{key_id}|{context}".encode()
+
+
+def encrypt(plaintext: str, *, context: str) -> str:
+    key = field_keys()[0]
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(key.secret).encrypt(
+        nonce, plaintext.encode("utf-8"), _associated_data(key.key_id, context)
+    )
+    body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
+    return f"{TOKEN_VERSION}.{key.key_id}.{body}"
+
+
+def encrypt_bytes(data: bytes, *, context: str) -> bytes:
+    """Binary form for files: ``rr1.<key id>.`` then nonce and ciphertext."""
+    key = field_keys()[0]
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(key.secret).encrypt(nonce, data, _associated_data(key.key_id, context))
+    return f"{TOKEN_VERSION}.{key.key_id}.".encode() + nonce + sealed
+
+
+def decrypt_bytes(blob: bytes, *, context: str) -> bytes:
+    version, _, rest = blob.partition(b".")
+    key_id_raw, _, raw = rest.partition(b".")
+    key_id = key_id_raw.decode("ascii", errors="replace")
+    key = next((k for k in field_keys() if k.key_id == key_id), None)
+    if version.decode("ascii", errors="replace") != TOKEN_VERSION or key is None:
+        raise DecryptionError("Not an encrypted file, or its key is not configured.")
+    if len(raw) <= NONCE_BYTES:
+        raise DecryptionError("Malformed encrypted file.")
+    try:
+        return AESGCM(key.secret).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], _associated_data(key_id, context)
+        )
+    except InvalidTag as exc:
+        raise DecryptionError("The file does not belong to this record or was altered.") from exc
+
+
+def token_key_id(token: str) -> str:
+    version, _, rest = token.partition(".")
+    key_id, _, _ = rest.partition(".")
+    if version != TOKEN_VERSION or not key_id:
+        raise DecryptionError("Not an encrypted value.")
+    return key_id
+
+
+def decrypt(token: str, *, context: str) -> str:
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != TOKEN_VERSION:
+        raise DecryptionError("Not an encrypted value.")
+    _, key_id, body = parts
+    key = next((k for k in field_keys() if k.key_id == key_id), None)
+    if key is None:
+        raise DecryptionError(f"No key with id {key_id!r} is configured.")
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise DecryptionError("Malformed encrypted value.") from exc
+    if len(raw) <= NONCE_BYTES:
+        raise DecryptionError("Malformed encrypted value.")
+    try:
+        plaintext = AESGCM(key.secret).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], _associated_data(key_id, context)
+        )
+    except InvalidTag as exc:
+        raise DecryptionError("The value does not belong to this row or was altered.") from exc
+    return plaintext.decode("utf-8")
+
+
+def keyed_hash(value: str, *, purpose: str) -> str:
+    """A stable lookup key for ``value``; ``purpose`` separates unrelated uses."""
+    message = purpose.encode() + b"\x00" + value.encode("utf-8")
+    return hmac.new(hash_key(), message, hashlib.sha256).hexdigest()
+
+
+def generate_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode("ascii")

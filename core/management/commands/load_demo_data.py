@@ -1,0 +1,197 @@
+"""Demo data for `make run`: a fictional network over hand-drawn Oakland neighbourhoods,
+one user per role, and a few incidents in different states, all created through the
+same actions the product uses."""
+
+from __future__ import annotations
+
+import uuid
+from argparse import ArgumentParser
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Role, User
+from core.areas import load_service_area, parse_geojson
+from core.geo import Point
+from core.models import ServiceArea
+from incidents import actions as incident_actions
+from incidents.models import IncidentStatus, Level
+from intake import actions as intake_actions
+from intake.models import Report
+from messaging.actions import receive_sms
+
+AREA_NAME = "Demo network"
+AREA_FILE = Path(settings.BASE_DIR) / "demo" / "neighbourhoods.geojson"
+
+DEMO_USERS = [
+    ("coordinator", "Cora", "Coordinator", Role.COORDINATOR),
+    ("dispatcher", "Dani", "Dispatcher", Role.DISPATCHER),
+    ("dispatcher2", "Alex", "Second-Dispatcher", Role.DISPATCHER),
+    ("verifier", "Vero", "Verifier", Role.VERIFIER),
+    ("family", "Fran", "Family-Support", Role.FAMILY_SUPPORT),
+]
+DEMO_PASSWORD = "rapid-response-demo"  # noqa: S105 - printed for the demo, refused without DEBUG
+
+
+class Command(BaseCommand):
+    help = "Load demo users, the demo service area and example incidents (development only)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--force", action="store_true", help="load even when DEBUG is off (never in production)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError("Demo data has known passwords: it loads only with DEBUG=1.")
+        self._users()
+        if not ServiceArea.objects.filter(name=AREA_NAME).exists():
+            load_service_area(AREA_NAME, parse_geojson(AREA_FILE.read_text(encoding="utf-8")))
+        if Report.objects.exists():
+            self.stdout.write("Reports already exist; example incidents not added again.")
+        else:
+            self._incidents()
+        self._print_logins()
+
+    def _users(self) -> None:
+        for username, first, last, role in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last.replace("-", " "), "role": role},
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+
+    @transaction.atomic
+    def _incidents(self) -> None:
+        now = timezone.now()
+        dispatcher = User.objects.get(username="dispatcher")
+
+        def web(
+            text: str, where: str, lat: float, lng: float, minutes_ago: int, **salute: str
+        ) -> Report:
+            return intake_actions.submit_web_report(
+                intake_actions.WebReport(
+                    text=text,
+                    language="en",
+                    submission_key=uuid.uuid4(),
+                    observed_at=now - timedelta(minutes=minutes_ago),
+                    location_text=where,
+                    point=Point(lat, lng),
+                    salute=salute,
+                )
+            )
+
+        def sms(number: str, body: str) -> None:
+            received = receive_sms(
+                provider="console",
+                provider_sid=f"DEMO{uuid.uuid4().hex}",
+                sender=number,
+                recipient=settings.RR_HOTLINE_NUMBER,
+                body=body,
+            )
+            intake_actions.create_report_from_message(message_id=received.message.pk)
+
+        # Fruitvale: verified, red; a second report by text joins it.
+        raid = web(
+            "Two unmarked SUVs and six agents in vests marked POLICE ICE outside the taqueria. "
+            "They are stopping people at the bus stop.",
+            "International Blvd & 35th Ave",
+            37.7766,
+            -122.2265,
+            25,
+            size="6 agents, 2 SUVs",
+            activity="stopping people at the bus stop",
+            uniform="vests marked POLICE ICE",
+            equipment="dark grey SUVs, no plates visible",
+        )
+        sms("+15105550121", "ICE at International and 35th 37.7768,-122.2262 they took someone")
+        assert raid.incident is not None  # noqa: S101 - demo data invariant
+        incident_actions.change_status(
+            actor=dispatcher,
+            incident=raid.incident,
+            status=IncidentStatus.VERIFYING,
+            reason="Two verifiers sent.",
+        )
+        incident_actions.change_level(
+            actor=dispatcher, incident=raid.incident, level=Level.RED, reason="Arrest seen."
+        )
+        incident_actions.change_status(
+            actor=dispatcher,
+            incident=raid.incident,
+            status=IncidentStatus.VERIFIED,
+            reason="Verifier on scene confirmed ICE officers and one detention.",
+        )
+
+        # San Antonio: a rumour that turned out to be fare inspectors.
+        rumour = web(
+            "People say la migra is checking papers on the bus at 14th Ave.",
+            "14th Ave & E 12th St",
+            37.7880,
+            -122.2365,
+            50,
+        )
+        assert rumour.incident is not None  # noqa: S101
+        incident_actions.change_status(
+            actor=dispatcher,
+            incident=rumour.incident,
+            status=IncidentStatus.VERIFYING,
+            reason="Verifier nearby.",
+        )
+        incident_actions.change_level(
+            actor=dispatcher,
+            incident=rumour.incident,
+            level=Level.BLUE,
+            reason="AC Transit fare inspectors, not ICE.",
+        )
+        incident_actions.change_status(
+            actor=dispatcher,
+            incident=rumour.incident,
+            status=IncidentStatus.FALSE,
+            reason="Fare inspectors checking tickets; no immigration agents.",
+        )
+
+        # Downtown: being checked.
+        downtown = web(
+            "Large group of federal agents gathering near the federal building, several vans.",
+            "Clay St & 13th St",
+            37.8040,
+            -122.2735,
+            8,
+            size="about 15",
+            equipment="white vans",
+        )
+        assert downtown.incident is not None  # noqa: S101
+        incident_actions.change_status(
+            actor=dispatcher,
+            incident=downtown.incident,
+            status=IncidentStatus.VERIFYING,
+            reason="Asked the courthouse watch team to look.",
+        )
+
+        # Eastlake: new, not yet looked at.
+        web(
+            "Car with two men in tactical vests parked outside the school for an hour.",
+            "E 18th St & 5th Ave",
+            37.7985,
+            -122.2500,
+            3,
+        )
+
+        # Texts without a location wait in the unplaced queue; HELP is answered, not filed.
+        sms("+15105550142", "La migra está en la escuela de mi hijo, por favor ayuda")
+        sms("+15105550163", "agents knocking on doors on my street right now")
+        sms("+15105550184", "HELP")
+
+    def _print_logins(self) -> None:
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD})"))
+        for username, _first, _last, role in DEMO_USERS:
+            self.stdout.write(f"  {username:<12} {Role(role).label}")
+        self.stdout.write("")

@@ -1,0 +1,102 @@
+"""Request-wide policies: body size, access logging without addresses, language, caching."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+
+from core.i18n import language_from_request
+
+logger = logging.getLogger("rapidresponse.access")
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
+WEBHOOK_PREFIX = "/hooks/"
+PUBLIC_PREFIXES = ("/report", "/static/", "/healthz", "/hooks/")
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse oversized bodies with 413 before anything reads them.
+
+    Django limits form fields but not the total size of a multipart upload, and a
+    webhook never needs more than a few kilobytes.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = (
+            settings.RR_MAX_WEBHOOK_BODY_BYTES
+            if request.path.startswith(WEBHOOK_PREFIX)
+            else settings.RR_MAX_BODY_BYTES
+        )
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw_length)
+        except ValueError:
+            return HttpResponse("Invalid Content-Length.\n", status=400, content_type="text/plain")
+        if length > limit:
+            return HttpResponse(
+                "The request body is too large.\n", status=413, content_type="text/plain"
+            )
+        return self.get_response(request)
+
+
+class AccessLogMiddleware:
+    """One line per request: method, path, status, duration. Never the client address
+    or the query string (which can carry numbers or names)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        if not request.path.startswith("/static/"):
+            logger.info(
+                "%s %s %s %.1fms",
+                request.method,
+                request.path,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+        return response
+
+
+class LanguageMiddleware:
+    """Activate the page language without a cookie.
+
+    Staff get their profile language; everyone else gets ``?lang=`` or the browser's
+    Accept-Language, limited to the network's languages.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        language = language_from_request(request)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        response.headers.setdefault("Vary", "Accept-Language")
+        translation.deactivate()
+        return response
+
+
+class StaffNoStoreMiddleware:
+    """Pages behind a login hold personal data: no browser or proxy may keep a copy."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith(PUBLIC_PREFIXES):
+            response.headers["Cache-Control"] = "no-store"
+        return response

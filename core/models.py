@@ -1,0 +1,96 @@
+"""Cross-cutting records: the audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditAction(models.TextChoices):
+    REPORT_RECEIVED = "report.received", _("report received")
+    REPORT_PLACED = "report.placed", _("report placed on the map")
+    REPORT_MOVED = "report.moved", _("report moved to another incident")
+    REPORT_SPLIT = "report.split", _("report split into a new incident")
+    REPORT_TRIAGED = "report.triaged", _("report triaged")
+    INCIDENT_OPENED = "incident.opened", _("incident opened")
+    INCIDENT_MERGED = "incident.merged", _("incidents merged")
+    INCIDENT_STATUS = "incident.status", _("incident status changed")
+    INCIDENT_COLOUR = "incident.colour", _("incident level changed")
+    INCIDENT_VIEWED = "incident.viewed", _("incident viewed")
+    MESSAGE_RECEIVED = "message.received", _("message received")
+    REPORT_PHOTO_VIEWED = "report.photo_viewed", _("report photo viewed")
+    REPORT_CONTACT_VIEWED = "report.contact_viewed", _("reporter contact viewed")
+    SERVICE_AREA_LOADED = "service_area.loaded", _("service area loaded")
+
+
+class AuditEvent(models.Model):
+    """Who did what to which record, and when; never the content itself.
+
+    Rows are only ever inserted. ``detail`` holds identifiers and counts, not text.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=64)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "at"], name="audit_target_idx"),
+            models.Index(fields=["actor", "at"], name="audit_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type}:{self.target_id}"
+
+
+class ServiceArea(models.Model):
+    """The area a network covers: the union of its neighbourhoods."""
+
+    name = models.CharField(max_length=120, unique=True)
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Neighbourhood(models.Model):
+    """A named polygon inside the service area, used to check and name locations.
+
+    The bounding box is stored in indexed columns so a point lookup reads only the few
+    polygons whose box contains it; the exact test runs in Python (core.geo).
+    """
+
+    area = models.ForeignKey(ServiceArea, on_delete=models.CASCADE, related_name="neighbourhoods")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120)
+    geometry = models.JSONField(help_text="GeoJSON Polygon or MultiPolygon, WGS 84.")
+    min_lat = models.FloatField()
+    min_lng = models.FloatField()
+    max_lat = models.FloatField()
+    max_lng = models.FloatField()
+    label_lat = models.FloatField()
+    label_lng = models.FloatField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["area", "slug"], name="neighbourhood_slug_unique"),
+            models.CheckConstraint(
+                condition=models.Q(min_lat__lte=models.F("max_lat"))
+                & models.Q(min_lng__lte=models.F("max_lng")),
+                name="neighbourhood_bbox_ordered",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["min_lat", "max_lat", "min_lng", "max_lng"], name="hood_bbox_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,125 @@
+"""Reads for the console. Each list is one query (plus pagination's count)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from core.geo import distance_meters
+from core.models import Neighbourhood
+from incidents.models import ConsoleEventKind, Incident, IncidentStatus, TimelineEntry
+from intake.models import Report, ReportStatus
+
+SUMMARY_CHARS = 160
+
+
+def open_incidents() -> QuerySet[Incident]:
+    """Open incidents, latest activity first, with what a console row shows."""
+    latest_text = (
+        Report.objects.filter(incident=OuterRef("pk"))
+        .exclude(text="")
+        .order_by("-observed_at")
+        .values("text")[:1]
+    )
+    return (
+        Incident.objects.exclude(status=IncidentStatus.CLOSED)
+        .select_related("neighbourhood")
+        .annotate(report_count=Count("reports"), latest_text=Subquery(latest_text))
+        .order_by("-updated_at", "-pk")
+    )
+
+
+def unplaced_reports() -> QuerySet[Report]:
+    return (
+        Report.objects.filter(status=ReportStatus.UNPLACED)
+        .select_related("neighbourhood")
+        .order_by("-received_at", "-pk")
+    )
+
+
+def incident_detail(incident_uuid: uuid.UUID | str) -> Incident:
+    reports = Report.objects.select_related("neighbourhood").prefetch_related("photos")
+    timeline = TimelineEntry.objects.select_related("actor", "report", "other_incident")
+    return (
+        Incident.objects.select_related("neighbourhood", "merged_into")
+        .prefetch_related(
+            Prefetch("reports", queryset=reports.order_by("observed_at", "pk")),
+            Prefetch("timeline", queryset=timeline.order_by("at", "pk")),
+        )
+        .get(uuid=incident_uuid)
+    )
+
+
+def merge_candidates(incident: Incident, *, limit: int = 20, scan: int = 200) -> list[Incident]:
+    """Other open incidents this one may be merged into: the nearest of the ``scan`` most
+    recently active, since duplicates are close in both space and time."""
+    recent = list(open_incidents().exclude(pk=incident.pk)[:scan])
+    recent.sort(key=lambda other: distance_meters(other.point, incident.point))
+    return recent[:limit]
+
+
+def attach_candidates(report: Report, *, limit: int = 50, scan: int = 200) -> list[Incident]:
+    """Open incidents a report may be attached to: nearest first when it has a location,
+    otherwise the most recently active."""
+    incidents = open_incidents()
+    if report.incident_id is not None:
+        incidents = incidents.exclude(pk=report.incident_id)
+    recent = list(incidents[:scan])
+    point = report.point
+    if point is not None:
+        recent.sort(key=lambda incident: distance_meters(incident.point, point))
+    return recent[:limit]
+
+
+def neighbourhoods() -> QuerySet[Neighbourhood]:
+    return Neighbourhood.objects.order_by("name")
+
+
+def incident_map_point(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": str(incident.uuid),
+        "lat": incident.lat,
+        "lng": incident.lng,
+        "level": incident.level,
+        "label": f"#{incident.short_id} {incident.neighbourhood or incident.location_text or ''}",
+        "url": f"/console/incidents/{incident.uuid}/",
+    }
+
+
+def console_payloads(
+    items: list[tuple[str, str]], *, language: str
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The current state of each (kind, uuid), rendered for the console in ``language``.
+
+    Two queries whatever the number of items: one for incidents, one for reports.
+    """
+    incident_ids = {u for kind, u in items if kind == ConsoleEventKind.INCIDENT}
+    report_ids = {u for kind, u in items if kind == ConsoleEventKind.UNPLACED}
+    result: dict[tuple[str, str], dict[str, Any]] = {}
+    with translation.override(language):
+        if incident_ids:
+            found = {str(i.uuid): i for i in open_incidents().filter(uuid__in=incident_ids)}
+            for object_id in incident_ids:
+                incident = found.get(object_id)
+                payload: dict[str, Any] = {"id": object_id, "open": incident is not None}
+                if incident is not None:
+                    payload["html"] = render_to_string(
+                        "incidents/console.html#incident-row", {"incident": incident}
+                    )
+                    payload["point"] = incident_map_point(incident)
+                result[(ConsoleEventKind.INCIDENT, object_id)] = payload
+        if report_ids:
+            queued = {str(r.uuid): r for r in unplaced_reports().filter(uuid__in=report_ids)}
+            for object_id in report_ids:
+                report = queued.get(object_id)
+                payload = {"id": object_id, "queued": report is not None}
+                if report is not None:
+                    payload["html"] = render_to_string(
+                        "incidents/console.html#unplaced-row", {"report": report}
+                    )
+                result[(ConsoleEventKind.UNPLACED, object_id)] = payload
+    return result

@@ -1,0 +1,209 @@
+"""Turning what people send into reports."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from core import audit, crypto, phones
+from core.areas import OutsideServiceArea, locate
+from core.geo import Point, find_coordinates
+from core.models import AuditAction
+from incidents.actions import file_new_report
+from intake import language
+from intake.models import Channel, Report, ReportPhoto
+from intake.photos import CleanPhoto
+from messaging.models import InboundKind, InboundMessage
+
+logger = logging.getLogger(__name__)
+
+# Messages whose processing has not finished after this long are queued again.
+RETRY_AFTER = timedelta(seconds=30)
+MAX_ATTEMPTS = 10
+
+
+def acknowledgement(*, has_text: bool) -> str:
+    """The answer to a report, in the active language."""
+    parts = []
+    if has_text:
+        parts.append(
+            _(
+                "%(network)s received your report. Trained volunteers check every report "
+                "before any alert goes out."
+            )
+            % {"network": settings.RR_NETWORK_NAME}
+        )
+    else:
+        parts.append(
+            _("%(network)s received your photo. Please also text what you see and where.")
+            % {"network": settings.RR_NETWORK_NAME}
+        )
+    if settings.RR_KNOW_YOUR_RIGHTS_URL:
+        parts.append(_("Know your rights: %(url)s") % {"url": settings.RR_KNOW_YOUR_RIGHTS_URL})
+    else:
+        parts.append(_("Reply HELP for know-your-rights information."))
+    return " ".join(parts)
+
+
+def handle_report_message(message: InboundMessage) -> str:
+    """The router's handler for every inbound SMS that is not a keyword.
+
+    Runs inside the webhook's transaction: it decides the language and the reply, and
+    queues the report's creation for after the commit, so the webhook answers at once
+    and a failure later leaves the stored message to be retried.
+    """
+    from intake.tasks import process_inbound_message
+
+    detected = language.detect(message.body) if message.body else None
+    message.language = detected or message.language
+    with translation.override(message.language):
+        if not message.body and message.media_count == 0:
+            message.kind = InboundKind.EMPTY
+            return _(
+                "%(network)s: your message was empty. Text what you see and where "
+                "(street, corner or landmark)."
+            ) % {"network": settings.RR_NETWORK_NAME}
+        message.kind = InboundKind.REPORT
+        message_id = message.pk
+        transaction.on_commit(lambda: process_inbound_message.enqueue(message_id=message_id))
+        return acknowledgement(has_text=bool(message.body))
+
+
+@transaction.atomic
+def create_report_from_message(*, message_id: int) -> Report | None:
+    """Make the report for a stored SMS, once. Safe to run again after a crash."""
+    message = InboundMessage.objects.select_for_update().get(pk=message_id)
+    if message.processed_at is not None or message.kind != InboundKind.REPORT:
+        return None
+    existing = Report.objects.filter(inbound_message=message).first()
+    if existing is not None:
+        message.processed_at = timezone.now()
+        message.save(update_fields=["processed_at"])
+        return existing
+    report = Report(
+        channel=Channel.SMS,
+        received_at=message.received_at,
+        observed_at=message.received_at,
+        text=message.body,
+        language=message.language,
+        reporter_contact=message.sender,
+        reporter_hash=message.sender_hash,
+        inbound_message=message,
+        media_count=message.media_count,
+    )
+    point = find_coordinates(message.body)
+    if point is not None:
+        try:
+            report.neighbourhood = locate(point)
+            report.lat, report.lng, report.h3_cell = point.lat, point.lng, point.cell()
+        except OutsideServiceArea:
+            # Keep the text; a dispatcher decides where it belongs.
+            pass
+    report.save()
+    file_new_report(report=report)
+    message.processed_at = timezone.now()
+    message.save(update_fields=["processed_at"])
+    audit.record(actor=None, action=AuditAction.REPORT_RECEIVED, target=report, channel=Channel.SMS)
+    return report
+
+
+def queue_unprocessed_messages(*, now: datetime | None = None) -> int:
+    """Queue again every report message whose processing never finished (a worker that
+    died, a database that went away). Returns how many were queued."""
+    from intake.tasks import process_inbound_message
+
+    cutoff = (now or timezone.now()) - RETRY_AFTER
+    pending = list(
+        InboundMessage.objects.filter(
+            processed_at__isnull=True,
+            kind=InboundKind.REPORT,
+            received_at__lte=cutoff,
+            attempts__lt=MAX_ATTEMPTS,
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for message_id in pending:
+        InboundMessage.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
+        process_inbound_message.enqueue(message_id=message_id)
+    return len(pending)
+
+
+@dataclass
+class WebReport:
+    """What the public form collected, already validated."""
+
+    text: str
+    language: str
+    submission_key: uuid.UUID
+    observed_at: datetime
+    location_text: str = ""
+    point: Point | None = None
+    callback_number: str = ""
+    salute: dict[str, str] = field(default_factory=dict)
+    photo: CleanPhoto | None = None
+
+
+SALUTE_FIELDS = ("size", "activity", "location", "uniform", "time", "equipment")
+
+
+def submit_web_report(data: WebReport) -> Report:
+    """Save a web report and group it; a repeated submission returns the first report."""
+    try:
+        with transaction.atomic():
+            return _create_web_report(data)
+    except IntegrityError:
+        existing = Report.objects.filter(submission_key=data.submission_key).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def _create_web_report(data: WebReport) -> Report:
+    detected = language.detect(data.text)
+    report = Report(
+        channel=Channel.WEB,
+        text=data.text,
+        language=detected or data.language,
+        observed_at=data.observed_at,
+        location_text=data.location_text,
+        submission_key=data.submission_key,
+        media_count=1 if data.photo else 0,
+    )
+    for name in SALUTE_FIELDS:
+        setattr(report, f"salute_{name}", data.salute.get(name, ""))
+    if data.point is not None:
+        report.neighbourhood = locate(data.point)
+        report.lat, report.lng, report.h3_cell = data.point.lat, data.point.lng, data.point.cell()
+    if data.callback_number:
+        e164 = phones.normalize(data.callback_number)
+        report.reporter_contact = e164
+        report.reporter_hash = phones.phone_hash(e164)
+    report.save()
+    if data.photo is not None:
+        photo = ReportPhoto(
+            report=report,
+            content_type=data.photo.content_type,
+            sha256=data.photo.sha256,
+            width=data.photo.width,
+            height=data.photo.height,
+        )
+        sealed = crypto.encrypt_bytes(data.photo.data, context=photo_context(photo))
+        photo.file.save(f"{photo.uuid}.bin", ContentFile(sealed), save=False)
+        photo.save()
+    file_new_report(report=report)
+    audit.record(actor=None, action=AuditAction.REPORT_RECEIVED, target=report, channel=Channel.WEB)
+    return report
+
+
+def photo_context(photo: ReportPhoto) -> str:
+    return f"{ReportPhoto._meta.db_table}.file.{photo.uuid}"

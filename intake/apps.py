@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class IntakeConfig(AppConfig):
+    name = "intake"
+    verbose_name = "Intake"
+
+    def ready(self) -> None:
+        from core import periodic
+        from intake.actions import handle_report_message, queue_unprocessed_messages
+        from messaging.router import set_report_handler
+
+        set_report_handler(handle_report_message)
+        periodic.register("intake.retry-unprocessed", 15, queue_unprocessed_messages)

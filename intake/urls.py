@@ -1,0 +1,11 @@
+from django.urls import path
+
+from intake import views
+
+app_name = "intake"
+
+urlpatterns = [
+    path("", views.report, name="report"),
+    path("thanks/", views.thanks, name="thanks"),
+    path("area.geojson", views.area, name="area"),
+]

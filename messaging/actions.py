@@ -1,0 +1,142 @@
+"""Receiving messages: store first, once, then answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core import audit, phones
+from core.i18n import default_language
+from core.models import AuditAction
+from messaging import router
+from messaging.models import InboundKind, InboundMessage, OutboxKind, OutboxMessage, OutboxStatus
+from messaging.selectors import last_language_of
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_CHARS = 1600  # Twilio's limit for one inbound message
+
+
+@dataclass(frozen=True)
+class Received:
+    message: InboundMessage
+    reply: str
+    created: bool
+
+
+def receive_sms(
+    *,
+    provider: str,
+    provider_sid: str,
+    sender: str,
+    recipient: str,
+    body: str,
+    media_urls: list[str] | None = None,
+) -> Received:
+    """Store an inbound SMS exactly once and return the reply to send back.
+
+    A repeat of the same ``provider_sid`` (a provider retry, possibly concurrent) stores
+    nothing new and gets the same reply as the first delivery.
+    """
+    if not provider_sid or len(provider_sid) > 64:
+        raise ValueError("A message needs the provider's message id.")
+    existing = _existing(provider, provider_sid)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return _store_and_route(
+                provider=provider,
+                provider_sid=provider_sid,
+                sender=sender,
+                recipient=recipient,
+                body=body[:MAX_BODY_CHARS],
+                media_urls=media_urls or [],
+            )
+    except IntegrityError:
+        # A concurrent delivery of the same message committed first.
+        existing = _existing(provider, provider_sid)
+        if existing is None:
+            raise
+        return existing
+
+
+def _existing(provider: str, provider_sid: str) -> Received | None:
+    message = (
+        InboundMessage.objects.filter(provider=provider, provider_sid=provider_sid)
+        .select_related("reply")
+        .first()
+    )
+    if message is None:
+        return None
+    reply = getattr(message, "reply", None)
+    return Received(message=message, reply=reply.body if reply else "", created=False)
+
+
+def _store_and_route(
+    *,
+    provider: str,
+    provider_sid: str,
+    sender: str,
+    recipient: str,
+    body: str,
+    media_urls: list[str],
+) -> Received:
+    sender_e164 = phones.normalize_sender(sender)
+    sender_hash = phones.phone_hash(sender_e164)
+    message = InboundMessage(
+        provider=provider,
+        provider_sid=provider_sid,
+        sender=sender_e164,
+        sender_hash=sender_hash,
+        recipient=recipient[:32],
+        body=body.strip(),
+        media_count=len(media_urls),
+        media_urls=json.dumps(media_urls) if media_urls else "",
+    )
+    fallback = last_language_of(sender_hash) or default_language()
+    message.language = fallback
+    # Insert first: the unique (provider, provider_sid) constraint decides, before any
+    # handler runs, whether this delivery is the first.
+    message.save()
+    reply_text = router.route(message, fallback_language=fallback)
+    if message.kind != InboundKind.REPORT:
+        message.processed_at = timezone.now()
+    message.save(update_fields=["kind", "keyword", "language", "processed_at"])
+    OutboxMessage.objects.create(
+        provider=provider,
+        kind=OutboxKind.REPLY,
+        recipient=sender_e164,
+        recipient_hash=sender_hash,
+        body=reply_text,
+        language=message.language,
+        status=OutboxStatus.SENT,
+        sent_at=timezone.now(),
+        in_reply_to=message,
+    )
+    audit.record(
+        actor=None,
+        action=AuditAction.MESSAGE_RECEIVED,
+        target=message,
+        kind=message.kind,
+        provider=provider,
+    )
+    return Received(message=message, reply=reply_text, created=True)
+
+
+def hotline_help_text() -> str:
+    """The HELP answer: who we are, what to send, how to stop."""
+    parts = [
+        _("%(network)s: text what you see and where to report immigration enforcement.")
+        % {"network": settings.RR_NETWORK_NAME}
+    ]
+    if settings.RR_KNOW_YOUR_RIGHTS_URL:
+        parts.append(_("Know your rights: %(url)s") % {"url": settings.RR_KNOW_YOUR_RIGHTS_URL})
+    parts.append(_("Reply STOP to stop messages."))
+    return " ".join(parts)

@@ -1,0 +1,126 @@
+"""Messages in and out. Every inbound message is stored before it is answered; every
+outbound message is an outbox row before anything is sent."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.fields import EncryptedTextField
+
+
+class InboundKind(models.TextChoices):
+    REPORT = "report", _("Report")
+    KEYWORD = "keyword", _("Keyword")
+    EMPTY = "empty", _("Empty")
+
+
+class InboundMessage(models.Model):
+    """One message as the provider delivered it. ``(provider, provider_sid)`` is unique,
+    so a provider's retries of the same message are stored once."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    provider = models.CharField(max_length=16)
+    provider_sid = models.CharField(max_length=64)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    sender = EncryptedTextField()
+    sender_hash = models.CharField(max_length=64)
+    recipient = models.CharField(max_length=32, blank=True, help_text=_("Our number."))
+    body = EncryptedTextField(blank=True, default="")
+    media_count = models.PositiveSmallIntegerField(default=0)
+    media_urls = EncryptedTextField(blank=True, default="", help_text=_("JSON list."))
+
+    kind = models.CharField(max_length=8, choices=InboundKind.choices, default=InboundKind.REPORT)
+    keyword = models.CharField(max_length=20, blank=True)
+    language = models.CharField(max_length=8)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_sid"], name="inbound_provider_sid_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["sender_hash", "received_at"], name="inbound_sender_idx"),
+            # The sweep that retries messages whose processing never finished.
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(processed_at__isnull=True),
+                name="inbound_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} message {self.provider_sid}"
+
+
+class OutboxKind(models.TextChoices):
+    REPLY = "reply", _("Reply")
+
+
+class OutboxStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    UNDELIVERED = "undelivered", _("Undelivered")
+    FAILED = "failed", _("Failed")
+
+
+# Status only moves forward; a late or repeated callback never moves it back.
+OUTBOX_STATUS_RANK = {
+    OutboxStatus.QUEUED: 0,
+    OutboxStatus.SENDING: 1,
+    OutboxStatus.SENT: 2,
+    OutboxStatus.DELIVERED: 3,
+    OutboxStatus.UNDELIVERED: 3,
+    OutboxStatus.FAILED: 3,
+}
+
+
+class OutboxMessage(models.Model):
+    """An outbound SMS. Replies to an inbound message travel in the webhook's answer
+    (TwiML), so they are recorded here already ``sent``."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    provider = models.CharField(max_length=16)
+    kind = models.CharField(max_length=8, choices=OutboxKind.choices)
+    recipient = EncryptedTextField()
+    recipient_hash = models.CharField(max_length=64)
+    body = models.TextField()
+    language = models.CharField(max_length=8)
+    status = models.CharField(
+        max_length=12, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    in_reply_to = models.OneToOneField(
+        InboundMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="reply"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["recipient_hash", "created_at"], name="outbox_recipient_idx"),
+            models.Index(fields=["status", "created_at"], name="outbox_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.uuid} ({self.status})"
+
+
+class OptOut(models.Model):
+    """A number that texted STOP (or a variant): nothing more is sent to it until it
+    texts START. Carriers require this for every message a number can receive."""
+
+    phone_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"opt-out {self.phone_hash[:8]}"

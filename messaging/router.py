@@ -1,0 +1,40 @@
+"""Where an inbound message goes: a keyword handler, or the report handler.
+
+Messaging does not decide what a report means; the intake app registers the handler
+for everything that is not a keyword (see intake/apps.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from messaging import keywords
+
+if TYPE_CHECKING:
+    from messaging.models import InboundMessage
+
+# Gets the stored message inside the webhook's transaction, sets message.kind and
+# message.language, queues any work with on_commit and returns the reply text.
+MessageHandler = Callable[["InboundMessage"], str]
+
+_report_handler: MessageHandler | None = None
+
+
+def set_report_handler(handler: MessageHandler) -> None:
+    global _report_handler  # noqa: PLW0603 - one process-wide route, set once at start-up
+    _report_handler = handler
+
+
+def route(message: InboundMessage, *, fallback_language: str) -> str:
+    from messaging.models import InboundKind
+
+    found = keywords.match(message.body)
+    if found is not None:
+        message.kind = InboundKind.KEYWORD
+        message.keyword = found.keyword.word
+        message.language = found.keyword.language or fallback_language
+        return found.keyword.handler(message, found.keyword.word, found.arguments, message.language)
+    if _report_handler is None:
+        raise RuntimeError("No report handler is registered for inbound messages.")
+    return _report_handler(message)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from messaging.providers.twilio import views as twilio_views
+
+app_name = "messaging"
+
+urlpatterns = [
+    path("twilio/sms", twilio_views.sms_webhook, name="twilio-sms"),
+]

@@ -1,0 +1,324 @@
+"""Settings, read from the environment (documented in the README).
+
+Nothing secret has a default: the app refuses to start without SECRET_KEY, the
+field-encryption keys and the keyed-hash key, so it can never fall back to plaintext.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from csp.constants import NONCE
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("RR_VAR_DIR", BASE_DIR / "var"))
+
+
+def env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None or value == "":
+        raise ImproperlyConfigured(f"The environment variable {name} must be set.")
+    return value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, "1" if default else "0").strip().lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+    }
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}.") from exc
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG")
+SECRET_KEY = env("SECRET_KEY")
+
+# Field encryption (AES-256-GCM) and the keyed hash used to look up encrypted values.
+# Both are separate from SECRET_KEY; see core/crypto.py for the formats.
+RR_FIELD_KEYS = env("RR_FIELD_KEYS")
+RR_HASH_KEY = env("RR_HASH_KEY")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# The public base URL that Twilio requests and signs (https://hotline.example.org).
+# Webhook signatures are checked against this plus the request path, so they stay
+# valid behind a TLS-terminating proxy.
+RR_PUBLIC_URL = os.environ.get("RR_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "template_partials",
+    "rules.apps.AutodiscoverRulesConfig",
+    "csp",
+    "core",
+    "accounts",
+    "messaging",
+    "intake",
+    "incidents",
+]
+
+MIDDLEWARE = [
+    "core.middleware.RequestSizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.AccessLogMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.LanguageMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "core.middleware.StaffNoStoreMiddleware",
+]
+
+ROOT_URLCONF = "rapidresponse.urls"
+WSGI_APPLICATION = "rapidresponse.wsgi.application"
+ASGI_APPLICATION = "rapidresponse.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+                "core.context_processors.network",
+            ],
+        },
+    }
+]
+
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": dict(
+        dj_database_url.parse(
+            os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'rapidresponse.sqlite3'}"),
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        )
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL lets the console read while intake writes; IMMEDIATE takes the write lock at
+    # BEGIN so two writers queue on busy_timeout instead of failing mid-transaction.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "rr",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+SESSION_COOKIE_AGE = env_int("RR_SESSION_MAX_AGE_SECONDS", 12 * 60 * 60)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_HTTPONLY = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("RR_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = 0 if DEBUG else 31536000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = False
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Request bodies: Twilio's largest webhook is a few kilobytes; the web form may carry
+# one photo. Anything larger is refused with 413 before it is read.
+RR_MAX_BODY_BYTES = env_int("RR_MAX_BODY_BYTES", 12 * 1024 * 1024)
+RR_MAX_WEBHOOK_BODY_BYTES = env_int("RR_MAX_WEBHOOK_BODY_BYTES", 64 * 1024)
+RR_MAX_PHOTO_BYTES = env_int("RR_MAX_PHOTO_BYTES", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+
+# Languages: the network's languages, the first being the default. Messages, pages and
+# language detection are limited to these.
+LANGUAGES_ALL = {"en": _("English"), "es": _("Spanish")}
+RR_LANGUAGES = env_list("RR_LANGUAGES", "en,es")
+for _code in RR_LANGUAGES:
+    if _code not in LANGUAGES_ALL:
+        raise ImproperlyConfigured(f"RR_LANGUAGES names {_code!r}, which has no translation.")
+LANGUAGES = [(code, LANGUAGES_ALL[code]) for code in RR_LANGUAGES]
+LANGUAGE_CODE = RR_LANGUAGES[0]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = os.environ.get("RR_TIME_ZONE", "America/Los_Angeles")
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "private-media")},
+    },
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+# Uploaded files are personal data: they are never served as static media, only by a
+# view that checks the staff member's role.
+MEDIA_URL = None
+
+# Content Security Policy: everything is vendored, so only our own origin is allowed.
+# An optional tile server for the map is the single configurable exception.
+RR_MAP_TILE_URL = os.environ.get("RR_MAP_TILE_URL", "")
+RR_MAP_TILE_ATTRIBUTION = os.environ.get("RR_MAP_TILE_ATTRIBUTION", "")
+_tile_origin: list[str] = []
+if RR_MAP_TILE_URL:
+    from urllib.parse import urlsplit
+
+    _parts = urlsplit(RR_MAP_TILE_URL.replace("{s}", "a"))
+    _tile_origin = [f"{_parts.scheme}://{_parts.netloc}"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:", *_tile_origin],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# The network this deployment serves.
+RR_NETWORK_NAME = os.environ.get("RR_NETWORK_NAME", "Rapid Response")
+RR_HOTLINE_NUMBER = os.environ.get("RR_HOTLINE_NUMBER", "")
+RR_PHONE_REGION = os.environ.get("RR_PHONE_REGION", "US")
+RR_KNOW_YOUR_RIGHTS_URL = os.environ.get("RR_KNOW_YOUR_RIGHTS_URL", "")
+
+# Matching reports into incidents.
+RR_MATCH_DISTANCE_METERS = env_int("RR_MATCH_DISTANCE_METERS", 500)
+RR_MATCH_WINDOW_MINUTES = env_int("RR_MATCH_WINDOW_MINUTES", 60)
+RR_H3_RESOLUTION = env_int("RR_H3_RESOLUTION", 8)
+
+# Messaging provider: "console" (offline, with the test phone page) or "twilio".
+RR_SMS_PROVIDER = os.environ.get("RR_SMS_PROVIDER", "console")
+if RR_SMS_PROVIDER not in {"console", "twilio"}:
+    raise ImproperlyConfigured("RR_SMS_PROVIDER must be 'console' or 'twilio'.")
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
+    raise ImproperlyConfigured(
+        "The twilio provider needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
+    )
+
+# Public web form: reports per client per hour, counted under a keyed hash of the
+# client address that lives only in the cache, with the window as its lifetime.
+RR_WEB_REPORTS_PER_HOUR = env_int("RR_WEB_REPORTS_PER_HOUR", 20)
+# How many proxies in front of the app append to X-Forwarded-For (0: none).
+RR_TRUSTED_PROXY_COUNT = env_int("RR_TRUSTED_PROXY_COUNT", 0)
+
+# Live console: how often a web process looks for new console events when it has no
+# faster wake-up (another process on SQLite; a lost LISTEN connection on PostgreSQL).
+RR_CONSOLE_POLL_SECONDS = float(os.environ.get("RR_CONSOLE_POLL_SECONDS", "0.2"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"scrub": {"()": "core.logging.ScrubFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("RR_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # SQL parameters carry report text and ciphertext: never log them.
+        "django.db.backends": {"level": "WARNING"},
+        # The twilio client logs request parameters (numbers, bodies) at INFO.
+        "twilio": {"level": "WARNING"},
+        # Client addresses must not reach the logs; our own access log omits them.
+        "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+        "django.server": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+    },
+}
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

@@ -1,0 +1,48 @@
+/* Incident and report pages follow live changes to the record they show. The panel is
+ * refreshed in place unless the dispatcher is in the middle of a form; then a notice
+ * offers the refresh instead. */
+(function () {
+  "use strict";
+
+  function init() {
+    var root = document.querySelector("[data-live-detail]");
+    if (!root || !window.EventSource) return;
+    var kind = root.dataset.kind;
+    var id = root.dataset.object;
+    var panelSelector = kind === "incident" ? "#incident-panel" : "#report-panel";
+
+    function busy() {
+      var active = document.activeElement;
+      var panel = document.querySelector(panelSelector);
+      if (!panel || !active || !panel.contains(active)) return false;
+      return ["INPUT", "TEXTAREA", "SELECT"].indexOf(active.tagName) !== -1;
+    }
+
+    function refresh() {
+      if (!window.htmx) { window.location.reload(); return; }
+      window.htmx.ajax("GET", window.location.pathname, { target: panelSelector, select: panelSelector, swap: "outerHTML" });
+    }
+
+    document.addEventListener("click", function (event) {
+      if (event.target.closest("[data-refresh]")) refresh();
+    });
+
+    function changed(event) {
+      var data = JSON.parse(event.data);
+      if (data.id !== id) return;
+      if (busy()) {
+        var notice = document.querySelector("[data-stale-notice]");
+        if (notice) notice.hidden = false;
+      } else {
+        refresh();
+      }
+    }
+
+    var source = new EventSource(root.dataset.eventsUrl);
+    source.addEventListener(kind === "incident" ? "incident" : "unplaced", changed);
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
