@@ -74,8 +74,7 @@ def parse_field_keys(value: str) -> tuple[FieldKey, ...]:
 @cache
 def field_keys() -> tuple[FieldKey, ...]:
     keys = parse_field_keys(settings.RR_FIELD_KEYS)
-    secret_key = settings.SECRET_KEY.encode()
-    if any(k.secret == secret_key or k.secret == hash_key() for k in keys):
+    if any(_reuses_secret_key(k.secret) or k.secret == hash_key() for k in keys):
         raise ImproperlyConfigured("Field keys must differ from SECRET_KEY and RR_HASH_KEY.")
     return keys
 
@@ -83,9 +82,19 @@ def field_keys() -> tuple[FieldKey, ...]:
 @cache
 def hash_key() -> bytes:
     key = _decode_key(settings.RR_HASH_KEY, name="RR_HASH_KEY")
-    if key == settings.SECRET_KEY.encode():
+    if _reuses_secret_key(key):
         raise ImproperlyConfigured("RR_HASH_KEY must differ from SECRET_KEY.")
     return key
+
+
+def _reuses_secret_key(secret: bytes) -> bool:
+    """True when a key is SECRET_KEY itself, as text or as the bytes it encodes."""
+    secret_key = settings.SECRET_KEY
+    try:
+        decoded = base64.b64decode(secret_key, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    return hmac.compare_digest(secret, secret_key.encode()) or hmac.compare_digest(secret, decoded)
 
 
 def reset_key_cache() -> None:

@@ -17,7 +17,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
     # IPv4 and IPv6 addresses
     (re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"), "[ip]"),
-    (re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])"), "[ip]"),
+    # IPv6: hex groups with "::" or at least three colons (so clock times survive)
+    (
+        re.compile(
+            r"(?<![\w:])(?:(?:[0-9a-fA-F]{1,4}:)*[0-9a-fA-F]{0,4}::[0-9a-fA-F:]*|(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4})"
+            r"(?![\w:])"
+        ),
+        "[ip]",
+    ),
     # Webhook parameters that carry content, if a library dumps a form or a URL
     (
         re.compile(r"(?i)\b(Body|From|To|Caller|Called|MediaUrl\d*|name)=([^&\s,}]*)"),

@@ -11,6 +11,7 @@ from core.models import Neighbourhood
 from incidents.models import Incident, IncidentStatus, Level
 from intake.models import Triage
 
+
 def choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
     field = form.fields[name]
     if not isinstance(field, forms.ChoiceField):

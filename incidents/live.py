@@ -87,6 +87,9 @@ class Hub:
                 await task
         self.tasks.clear()
         self.started = False
+        with contextlib.suppress(Exception):
+            await self._db(connection.close)
+        self.executor.shutdown(wait=False)
 
     async def _poll(self) -> None:
         while True:
@@ -167,6 +170,15 @@ def hub_for_loop() -> Hub:
         if hub is None:
             hub = _hubs[loop] = Hub(loop=loop)
     return hub
+
+
+async def shutdown() -> None:
+    """Stop this event loop's hub (server shutdown): its tasks, thread and connections."""
+    loop = asyncio.get_running_loop()
+    with _hubs_lock:
+        hub = _hubs.pop(loop, None)
+    if hub is not None:
+        await hub.stop()
 
 
 def wake() -> None:

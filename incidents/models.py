@@ -44,8 +44,8 @@ class IllegalTransition(ValueError):
     """A status change the incident state machine does not allow."""
 
     def __init__(self, current: str, requested: str) -> None:
-        self.current = current
-        self.requested = requested
+        self.current = current = str(current)
+        self.requested = requested = str(requested)
         allowed = ", ".join(sorted(TRANSITIONS.get(current, ()))) or "nothing"
         super().__init__(
             f"An incident that is {current!r} cannot become {requested!r} "

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.db import connection
 from django.http import (
     Http404,
     HttpRequest,
@@ -84,6 +85,9 @@ def console(request: HttpRequest) -> HttpResponse:
 def console_events(request: HttpRequest) -> HttpResponseBase:
     raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or ""
     after_id = int(raw) if raw.isdigit() else None
+    # The stream reads through the process's hub, never this request's connection; close
+    # it now rather than hold it for as long as the dispatcher keeps the console open.
+    connection.close()
     response = StreamingHttpResponse(
         live.stream(after_id=after_id, language=request.LANGUAGE_CODE),
         content_type="text/event-stream",

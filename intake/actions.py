@@ -23,6 +23,7 @@ from intake import language
 from intake.models import Channel, Report, ReportPhoto
 from intake.photos import CleanPhoto
 from messaging.models import InboundKind, InboundMessage
+from messaging.selectors import last_language_of
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ def handle_report_message(message: InboundMessage) -> str:
     """
     from intake.tasks import process_inbound_message
 
-    detected = language.detect(message.body) if message.body else None
-    message.language = detected or message.language
+    known = last_language_of(message.sender_hash, excluding=message.pk)
+    detected = language.detect(message.body, min_words=4 if known else 1)
+    message.language = detected or known or message.language
     with translation.override(message.language):
         if not message.body and message.media_count == 0:
             message.kind = InboundKind.EMPTY

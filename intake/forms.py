@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,7 +74,15 @@ class WebReportForm(forms.Form):
         help_text=_("Location and camera details are removed from the photo before it is stored."),
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
-    submission = forms.UUIDField(widget=forms.HiddenInput)
+    # Makes a double submission one report. A missing or damaged token is replaced
+    # rather than refused: the reporter should never see an error about it.
+    submission = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def clean_submission(self) -> uuid.UUID:
+        try:
+            return uuid.UUID(str(self.cleaned_data.get("submission") or ""))
+        except ValueError:
+            return uuid.uuid4()
 
     def clean_callback(self) -> str:
         raw = str(self.cleaned_data.get("callback") or "").strip()

@@ -29,12 +29,18 @@ def warm_up() -> None:
     _detector()
 
 
-def detect(text: str) -> str | None:
-    """The network language ``text`` is written in, or None when it cannot tell."""
+def detect(text: str, *, min_words: int = 1) -> str | None:
+    """The network language ``text`` is written in, or None when it cannot tell.
+
+    ``min_words``: below this many words the text is not judged at all. Callers who
+    already know the sender's language pass more, because a short follow-up ("35th &
+    International") is mostly place names that look English whatever the sender speaks.
+    """
     detector = _detector()
     if detector is None:
         return str(settings.RR_LANGUAGES[0])
-    if sum(c.isalpha() for c in text) < 3:
+    words = [w for w in text.split() if sum(c.isalpha() for c in w) >= 2]
+    if sum(c.isalpha() for c in text) < 3 or len(words) < min_words:
         return None
     values = detector.compute_language_confidence_values(text)
     if not values or values[0].value < MIN_CONFIDENCE:

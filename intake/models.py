@@ -68,7 +68,7 @@ class Report(models.Model):
         "incidents.Incident",
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="reports",
     )
 

@@ -30,7 +30,13 @@ STOP_WORDS: dict[str, str | None] = {
     "DETENER": "es",
     "BAJA": "es",
 }
-START_WORDS: dict[str, str | None] = {"START": "en", "UNSTOP": "en", "YES": "en", "INICIAR": "es", "REANUDAR": "es"}
+START_WORDS: dict[str, str | None] = {
+    "START": "en",
+    "UNSTOP": "en",
+    "YES": "en",
+    "INICIAR": "es",
+    "REANUDAR": "es",
+}
 HELP_WORDS: dict[str, str | None] = {"HELP": "en", "INFO": None, "AYUDA": "es"}
 
 

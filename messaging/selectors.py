@@ -8,11 +8,13 @@ from django.db.models import QuerySet
 from messaging.models import InboundMessage, OptOut, OutboxMessage
 
 
-def last_language_of(sender_hash: str) -> str | None:
-    """The language of this sender's latest earlier message, if any."""
+def last_language_of(sender_hash: str, *, excluding: int | None = None) -> str | None:
+    """The language of this sender's latest message (other than ``excluding``), if any."""
+    messages = InboundMessage.objects.filter(sender_hash=sender_hash)
+    if excluding is not None:
+        messages = messages.exclude(pk=excluding)
     language = (
-        InboundMessage.objects.filter(sender_hash=sender_hash)
-        .exclude(language="")
+        messages.exclude(language="")
         .order_by("-received_at")
         .values_list("language", flat=True)
         .first()

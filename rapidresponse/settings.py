@@ -63,7 +63,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The public base URL that Twilio requests and signs (https://hotline.example.org).
 # Webhook signatures are checked against this plus the request path, so they stay
 # valid behind a TLS-terminating proxy.
-RR_PUBLIC_URL = os.environ.get("RR_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+RR_PUBLIC_URL = os.environ.get("RR_PUBLIC_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip(
+    "/"
+)
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -27,6 +27,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": str(VAR_DIR / f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3")
     }
 
+# Request threads of the browser tests' server must not keep connections open, or the
+# test database cannot be dropped at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tasks run when enqueued, after the transaction that queued them commits.
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}

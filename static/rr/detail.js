@@ -9,7 +9,9 @@
     if (!root || !window.EventSource) return;
     var kind = root.dataset.kind;
     var id = root.dataset.object;
-    var panelSelector = kind === "incident" ? "#incident-panel" : "#report-panel";
+    // Live refreshes replace the body of the page only, so a message from the
+    // dispatcher's own last action stays where it is.
+    var panelSelector = kind === "incident" ? "#incident-body" : "#report-body";
 
     function busy() {
       var active = document.activeElement;
@@ -19,6 +21,8 @@
     }
 
     function refresh() {
+      var notice = document.querySelector("[data-stale-notice]");
+      if (notice) notice.hidden = true;
       if (!window.htmx) { window.location.reload(); return; }
       window.htmx.ajax("GET", window.location.pathname, { target: panelSelector, select: panelSelector, swap: "outerHTML" });
     }

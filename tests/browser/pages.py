@@ -1,0 +1,71 @@
+"""Page objects: what a dispatcher or a reporter does, in the browser's terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoginPage:
+    def __init__(self, page: Any, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+
+    def log_in(self, username: str, password: str) -> None:
+        self.page.goto(f"{self.base_url}/accounts/login/")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Log in").click()
+
+
+class ConsolePage:
+    def __init__(self, page: Any, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+
+    def open(self) -> None:
+        self.page.goto(f"{self.base_url}/console/")
+        self.wait_until_live()
+
+    def wait_until_live(self) -> None:
+        self.page.locator("[data-live-status].is-live").wait_for(timeout=10_000)
+
+    def mark_page_instance(self) -> None:
+        """Tag this page load, so a test can tell an update from a reload."""
+        self.page.evaluate("window.__rrPageInstance = 'original'")
+
+    def same_page_instance(self) -> bool:
+        return bool(self.page.evaluate("window.__rrPageInstance === 'original'"))
+
+    def incident_rows(self) -> Any:
+        return self.page.locator("[data-incident-rows] tr")
+
+    def row_containing(self, text: str) -> Any:
+        return self.page.locator("[data-incident-rows] tr", has_text=text)
+
+
+class ReportFormPage:
+    def __init__(self, page: Any, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+
+    def open(self, language: str = "en") -> None:
+        self.page.goto(f"{self.base_url}/report/?lang={language}")
+        self.page.wait_for_function("window.RRMaps && window.RRMaps.length > 0")
+
+    def describe(self, what: str, where: str) -> None:
+        self.page.get_by_label("What is happening?").fill(what)
+        self.page.get_by_label("Where?").fill(where)
+
+    def pin_on_map(self, lat: float, lng: float) -> None:
+        """Click the map where (lat, lng) is drawn, as a person would tap it."""
+        self.page.wait_for_function("window.RRMaps[0].areaBounds !== undefined", timeout=10_000)
+        point = self.page.evaluate(
+            "([lat, lng]) => { const m = window.RRMaps[0].map;"
+            " m.setView([lat, lng], 15, {animate: false});"
+            " const p = m.latLngToContainerPoint([lat, lng]); return {x: p.x, y: p.y}; }",
+            [lat, lng],
+        )
+        self.page.locator(".report-form [data-map]").click(position=point)
+
+    def send(self) -> None:
+        self.page.get_by_role("button", name="Send report").click()
