@@ -48,6 +48,12 @@ def dispatch_view(view: Any) -> Any:
     return login_required(permission_required("incidents.view_console", raise_exception=True)(view))
 
 
+def _is_live_refresh(request: HttpRequest) -> bool:
+    """A background refresh of a detail page's body (static/rr/detail.js). It must not
+    consume the flash messages meant for the response to the dispatcher's own action."""
+    return request.headers.get("HX-Target") in {"incident-body", "report-body"}
+
+
 def _map_config() -> str:
     return json.dumps(
         {
@@ -126,6 +132,7 @@ def _render_incident(
         "map_points": [selectors.incident_map_point(incident)],
         "last_event_id": latest_event_id(),
         "triage_choices": Triage.choices,
+        "live_refresh": _is_live_refresh(request),
     }
     return render(request, "incidents/incident_detail.html", context, status=status)
 
@@ -241,6 +248,7 @@ def _render_report(
         "last_event_id": latest_event_id(),
         "can_place": report.status == ReportStatus.UNPLACED,
         "revealed_number": forms.get("revealed_number"),
+        "live_refresh": _is_live_refresh(request),
     }
     return render(request, "incidents/report_detail.html", context, status=status)
 

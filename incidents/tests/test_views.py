@@ -288,3 +288,16 @@ def test_the_area_outline_is_served_to_dispatchers(
 ) -> None:
     data = dispatcher_client.get("/console/area.geojson").json()
     assert {f["properties"]["name"] for f in data["features"]} >= {"Fruitvale", "Downtown"}
+
+
+@pytest.mark.django_db
+def test_a_live_refresh_leaves_the_flash_message_for_the_action_response(
+    dispatcher_client: Client,
+) -> None:
+    report = web_report(at=FRUITVALE)
+    assert report.incident is not None
+    url = f"/console/incidents/{report.incident.uuid}/"
+    dispatcher_client.post(f"{url}level/", {"level": "red", "reason": "arrest"})
+    refresh = dispatcher_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="incident-body")
+    assert b"Level changed." not in refresh.content
+    assert b"Level changed." in dispatcher_client.get(url).content
