@@ -10,7 +10,7 @@ WITH_ENV := set -a; [ -f $(ENV_FILE) ] && . ./$(ENV_FILE); set +a;
 
 .DEFAULT_GOAL := help
 .PHONY: help run test check lint format typecheck migrations-check translations-check \
-        translations lock install demo clean
+        translations lock install demo clean bench bench-quick
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 22
@@ -52,6 +52,12 @@ translations: $(VENV)/.installed ## regenerate and compile the .po files after c
 	DJANGO_SETTINGS_MODULE=rapidresponse.test_settings $(PY) -m core.i18ncheck --write
 
 check: lint test ## everything CI checks
+
+bench: $(VENV)/.installed ## benchmarks, as ratios to floors measured in the same run
+	$(PY) bench/run.py
+
+bench-quick: $(VENV)/.installed ## a shorter benchmark run
+	$(PY) bench/run.py --quick
 
 format: $(VENV)/.installed ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

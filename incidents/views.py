@@ -231,7 +231,9 @@ def _render_report(
         "split_form": SplitReportForm(),
         "triage_form": forms.get("triage_form") or TriageForm(initial={"triage": report.triage}),
         "map_config": _map_config(),
-        "map_points": (
+        # Open incidents nearby help the dispatcher decide where the report belongs.
+        "map_points": [selectors.incident_map_point(c) for c in candidates]
+        + (
             [
                 {
                     "id": str(report.uuid),

@@ -23,7 +23,6 @@ from intake import language
 from intake.models import Channel, Report, ReportPhoto
 from intake.photos import CleanPhoto
 from messaging.models import InboundKind, InboundMessage
-from messaging.selectors import last_language_of
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def acknowledgement(*, has_text: bool) -> str:
     return " ".join(parts)
 
 
-def handle_report_message(message: InboundMessage) -> str:
+def handle_report_message(message: InboundMessage, known_language: str | None) -> str:
     """The router's handler for every inbound SMS that is not a keyword.
 
     Runs inside the webhook's transaction: it decides the language and the reply, and
@@ -64,9 +63,8 @@ def handle_report_message(message: InboundMessage) -> str:
     """
     from intake.tasks import process_inbound_message
 
-    known = last_language_of(message.sender_hash, excluding=message.pk)
-    detected = language.detect(message.body, min_words=4 if known else 1)
-    message.language = detected or known or message.language
+    detected = language.detect(message.body, min_words=4 if known_language else 1)
+    message.language = detected or known_language or message.language
     with translation.override(message.language):
         if not message.body and message.media_count == 0:
             message.kind = InboundKind.EMPTY
@@ -75,8 +73,8 @@ def handle_report_message(message: InboundMessage) -> str:
                 "(street, corner or landmark)."
             ) % {"network": settings.RR_NETWORK_NAME}
         message.kind = InboundKind.REPORT
-        message_id = message.pk
-        transaction.on_commit(lambda: process_inbound_message.enqueue(message_id=message_id))
+        # The message is inserted after this handler returns; its id exists at commit.
+        transaction.on_commit(lambda: process_inbound_message.enqueue(message_id=message.pk))
         return acknowledgement(has_text=bool(message.body))
 
 

@@ -46,9 +46,6 @@ def receive_sms(
     """
     if not provider_sid or len(provider_sid) > 64:
         raise ValueError("A message needs the provider's message id.")
-    existing = _existing(provider, provider_sid)
-    if existing is not None:
-        return existing
     try:
         with transaction.atomic():
             return _store_and_route(
@@ -60,7 +57,8 @@ def receive_sms(
                 media_urls=media_urls or [],
             )
     except IntegrityError:
-        # A concurrent delivery of the same message committed first.
+        # A retry of a stored message, or a concurrent delivery that committed first:
+        # everything this attempt did is rolled back, and the first reply is repeated.
         existing = _existing(provider, provider_sid)
         if existing is None:
             raise
@@ -90,6 +88,7 @@ def _store_and_route(
 ) -> Received:
     sender_e164 = phones.normalize_sender(sender)
     sender_hash = phones.phone_hash(sender_e164)
+    known_language = last_language_of(sender_hash)
     message = InboundMessage(
         provider=provider,
         provider_sid=provider_sid,
@@ -99,16 +98,15 @@ def _store_and_route(
         body=body.strip(),
         media_count=len(media_urls),
         media_urls=json.dumps(media_urls) if media_urls else "",
+        language=known_language or default_language(),
     )
-    fallback = last_language_of(sender_hash) or default_language()
-    message.language = fallback
-    # Insert first: the unique (provider, provider_sid) constraint decides, before any
-    # handler runs, whether this delivery is the first.
-    message.save()
-    reply_text = router.route(message, fallback_language=fallback)
+    # The handler decides kind, language and reply before the single INSERT; if the
+    # unique (provider, provider_sid) then refuses it, the transaction takes the
+    # handler's writes back with it.
+    reply_text = router.route(message, known_language=known_language)
     if message.kind != InboundKind.REPORT:
         message.processed_at = timezone.now()
-    message.save(update_fields=["kind", "keyword", "language", "processed_at"])
+    message.save(force_insert=True)
     OutboxMessage.objects.create(
         provider=provider,
         kind=OutboxKind.REPLY,

@@ -14,9 +14,10 @@ from messaging import keywords
 if TYPE_CHECKING:
     from messaging.models import InboundMessage
 
-# Gets the stored message inside the webhook's transaction, sets message.kind and
-# message.language, queues any work with on_commit and returns the reply text.
-MessageHandler = Callable[["InboundMessage"], str]
+# Gets the message (not yet inserted) inside the webhook's transaction and the sender's
+# last known language, sets message.kind and message.language, queues any work with
+# on_commit and returns the reply text.
+MessageHandler = Callable[["InboundMessage", str | None], str]
 
 _report_handler: MessageHandler | None = None
 
@@ -26,15 +27,15 @@ def set_report_handler(handler: MessageHandler) -> None:
     _report_handler = handler
 
 
-def route(message: InboundMessage, *, fallback_language: str) -> str:
+def route(message: InboundMessage, *, known_language: str | None) -> str:
     from messaging.models import InboundKind
 
     found = keywords.match(message.body)
     if found is not None:
         message.kind = InboundKind.KEYWORD
         message.keyword = found.keyword.word
-        message.language = found.keyword.language or fallback_language
+        message.language = found.keyword.language or message.language
         return found.keyword.handler(message, found.keyword.word, found.arguments, message.language)
     if _report_handler is None:
         raise RuntimeError("No report handler is registered for inbound messages.")
-    return _report_handler(message)
+    return _report_handler(message, known_language)

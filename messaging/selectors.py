@@ -8,13 +8,11 @@ from django.db.models import QuerySet
 from messaging.models import InboundMessage, OptOut, OutboxMessage
 
 
-def last_language_of(sender_hash: str, *, excluding: int | None = None) -> str | None:
-    """The language of this sender's latest message (other than ``excluding``), if any."""
-    messages = InboundMessage.objects.filter(sender_hash=sender_hash)
-    if excluding is not None:
-        messages = messages.exclude(pk=excluding)
+def last_language_of(sender_hash: str) -> str | None:
+    """The language of this sender's latest message, if any."""
     language = (
-        messages.exclude(language="")
+        InboundMessage.objects.filter(sender_hash=sender_hash)
+        .exclude(language="")
         .order_by("-received_at")
         .values_list("language", flat=True)
         .first()

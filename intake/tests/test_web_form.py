@@ -259,3 +259,24 @@ def test_the_reporters_address_is_stored_nowhere(client: Client) -> None:
             cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names from introspection
             for row in cursor.fetchall():
                 assert CLIENT_IP not in repr(row), table
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        (
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nContent-Disposition: form-data\r\n\r\nbroken",
+        ),
+        ("multipart/form-data", b"no boundary at all"),
+        ("application/x-www-form-urlencoded", b"text=%ZZ%%&&==submission"),
+        ("application/json", b'{"text": "agents"}'),
+    ],
+)
+def test_malformed_posts_are_client_errors_and_store_nothing(
+    client: Client, content_type: str, body: bytes
+) -> None:
+    response = client.generic("POST", "/report/", body, content_type=content_type)
+    assert 400 <= response.status_code < 500
+    assert not Report.objects.exists()
