@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from core.geo import InvalidCoordinates, Point, bounding_box, centroid, point_in_geometry
@@ -109,28 +110,35 @@ def _label_point(geometry: dict[str, Any]) -> Point:
 
 @transaction.atomic
 def load_service_area(name: str, shapes: Iterable[NeighbourhoodShape]) -> ServiceArea:
-    """Create or replace the named area with these neighbourhoods."""
-    area, _ = ServiceArea.objects.update_or_create(name=name, defaults={})
-    area.neighbourhoods.all().delete()
-    rows = []
+    """Create or update the named area with these neighbourhoods.
+
+    Neighbourhoods are matched by their slug and updated in place, so the reports and
+    incidents that name them keep their link; only those missing from the new file go.
+    """
+    area, _ = ServiceArea.objects.update_or_create(
+        name=name, defaults={"loaded_at": timezone.now()}
+    )
+    kept: list[str] = []
     for shape in shapes:
         min_lat, min_lng, max_lat, max_lng = bounding_box(shape.geometry)
         label = _label_point(shape.geometry)
-        rows.append(
-            Neighbourhood(
-                area=area,
-                name=shape.name,
-                slug=slugify(shape.name),
-                geometry=shape.geometry,
-                min_lat=min_lat,
-                min_lng=min_lng,
-                max_lat=max_lat,
-                max_lng=max_lng,
-                label_lat=label.lat,
-                label_lng=label.lng,
-            )
+        slug = slugify(shape.name)
+        kept.append(slug)
+        Neighbourhood.objects.update_or_create(
+            area=area,
+            slug=slug,
+            defaults={
+                "name": shape.name,
+                "geometry": shape.geometry,
+                "min_lat": min_lat,
+                "min_lng": min_lng,
+                "max_lat": max_lat,
+                "max_lng": max_lng,
+                "label_lat": label.lat,
+                "label_lng": label.lng,
+            },
         )
-    Neighbourhood.objects.bulk_create(rows)
+    area.neighbourhoods.exclude(slug__in=kept).delete()
     return area
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from django.db import connection, transaction
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def serialize(name: str) -> None:
@@ -19,3 +25,19 @@ def serialize(name: str) -> None:
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def atomic_serialized(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the function in a transaction that takes the lock ``name`` before anything
+    else, so every writer takes its locks in the same order and none can deadlock."""
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with transaction.atomic():
+                serialize(name)
+                return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

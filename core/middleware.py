@@ -19,8 +19,15 @@ WEBHOOK_PREFIX = "/hooks/"
 PUBLIC_PREFIXES = ("/report", "/static/", "/healthz", "/hooks/")
 
 
+def body_limit_for(path: str) -> int:
+    if path.startswith(WEBHOOK_PREFIX):
+        return int(settings.RR_MAX_WEBHOOK_BODY_BYTES)
+    return int(settings.RR_MAX_BODY_BYTES)
+
+
 class RequestSizeLimitMiddleware:
-    """Refuse oversized bodies with 413 before anything reads them.
+    """Refuse oversized bodies with 413 (WSGI and the test client; under ASGI,
+    core.asgi.BodySizeLimit refuses them before Django reads the body at all).
 
     Django limits form fields but not the total size of a multipart upload, and a
     webhook never needs more than a few kilobytes.
@@ -30,11 +37,7 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = (
-            settings.RR_MAX_WEBHOOK_BODY_BYTES
-            if request.path.startswith(WEBHOOK_PREFIX)
-            else settings.RR_MAX_BODY_BYTES
-        )
+        limit = body_limit_for(request.path)
         raw_length = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(raw_length)

@@ -1,16 +1,16 @@
 """Everything that changes an incident or moves a report between incidents.
 
 Each action runs in one transaction, writes the incident timeline and one audit event,
-and publishes console events in the same transaction. Matching holds a database-wide
-lock (core.locks) so two reports of one event arriving together cannot open two
-incidents.
+and publishes console events in the same transaction. Every action takes the incidents
+lock (incidents.console.INCIDENTS_LOCK) first: two reports of one event arriving together
+cannot open two incidents, a report cannot join an incident that a concurrent merge is
+closing, and console events commit in the order of their ids.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,9 +18,10 @@ from django.utils.translation import gettext as _
 from core import audit
 from core.areas import locate
 from core.geo import Point
-from core.locks import serialize
+from core.locks import atomic_serialized, serialize
 from core.models import AuditAction
 from incidents import console, matching
+from incidents.console import INCIDENTS_LOCK
 from incidents.models import (
     ConsoleEventKind,
     Incident,
@@ -30,8 +31,6 @@ from incidents.models import (
     TimelineKind,
 )
 from intake.models import DISMISSED_TRIAGE, Report, ReportStatus, Triage
-
-MATCH_LOCK = "incident-matching"
 
 
 class ActionRefused(ValueError):
@@ -109,6 +108,7 @@ def _open_incident(actor: Any, report: Report, reason: str = "") -> Incident:
     report.save(update_fields=["incident", "status"])
     audit.record(actor=actor, action=AuditAction.INCIDENT_OPENED, target=incident)
     console.publish(ConsoleEventKind.INCIDENT, incident.uuid)
+    console.publish(ConsoleEventKind.REPORT, report.uuid)
     return incident
 
 
@@ -124,13 +124,14 @@ def _add_report(actor: Any, incident: Incident, report: Report, reason: str = ""
     incident.save()
     _timeline(incident, actor, TimelineKind.REPORT_ADDED, report=report, reason=reason)
     console.publish(ConsoleEventKind.INCIDENT, incident.uuid)
+    console.publish(ConsoleEventKind.REPORT, report.uuid)
 
 
 def _match_or_open(actor: Any, report: Report) -> Incident:
     point = report.point
     if point is None:
         raise ActionRefused(_("Place the report on the map first."))
-    serialize(MATCH_LOCK)
+    serialize(INCIDENTS_LOCK)
     found = matching.find_incident(point, report.observed_at)
     if found is None:
         return _open_incident(actor, report)
@@ -145,13 +146,14 @@ def file_new_report(*, report: Report) -> Incident | None:
     A located report joins the nearest open incident within distance and time, or opens
     one; a report without a location waits in the console's unplaced queue.
     """
+    serialize(INCIDENTS_LOCK)
     if report.point is None or report.triage in DISMISSED_TRIAGE:
-        console.publish(ConsoleEventKind.UNPLACED, report.uuid)
+        console.publish(ConsoleEventKind.REPORT, report.uuid)
         return None
     return _match_or_open(None, report)
 
 
-@transaction.atomic
+@atomic_serialized(INCIDENTS_LOCK)
 def place_report(*, actor: Any, report: Report, point: Point) -> Incident:
     """Give an unplaced report its location; it then joins or opens an incident."""
     report = Report.objects.select_for_update().get(pk=report.pk)
@@ -162,11 +164,10 @@ def place_report(*, actor: Any, report: Report, point: Point) -> Incident:
     report.save(update_fields=["lat", "lng", "h3_cell", "neighbourhood"])
     incident = _match_or_open(actor, report)
     audit.record(actor=actor, action=AuditAction.REPORT_PLACED, target=report)
-    console.publish(ConsoleEventKind.UNPLACED, report.uuid)
     return incident
 
 
-@transaction.atomic
+@atomic_serialized(INCIDENTS_LOCK)
 def move_report(*, actor: Any, report: Report, incident: Incident, reason: str = "") -> Incident:
     """Attach a report (placed or not) to another open incident."""
     report = Report.objects.select_for_update().get(pk=report.pk)
@@ -178,7 +179,6 @@ def move_report(*, actor: Any, report: Report, incident: Incident, reason: str =
     if report.status == ReportStatus.DISMISSED:
         raise ActionRefused(_("The report was dismissed; change its triage first."))
     previous = report.incident
-    was_unplaced = report.status == ReportStatus.UNPLACED
     _add_report(actor, target, report, reason=reason.strip())
     if previous is not None:
         previous = Incident.objects.select_for_update().get(pk=previous.pk)
@@ -192,13 +192,11 @@ def move_report(*, actor: Any, report: Report, incident: Incident, reason: str =
         )
         _close_if_empty(previous, actor, _("All its reports were moved to another incident."))
         console.publish(ConsoleEventKind.INCIDENT, previous.uuid)
-    if was_unplaced:
-        console.publish(ConsoleEventKind.UNPLACED, report.uuid)
     audit.record(actor=actor, action=AuditAction.REPORT_MOVED, target=report)
     return target
 
 
-@transaction.atomic
+@atomic_serialized(INCIDENTS_LOCK)
 def split_report(*, actor: Any, report: Report, reason: str = "") -> Incident:
     """Take a report out of its incident into a new incident of its own."""
     report = Report.objects.select_for_update().get(pk=report.pk)
@@ -224,7 +222,7 @@ def split_report(*, actor: Any, report: Report, reason: str = "") -> Incident:
     return new
 
 
-@transaction.atomic
+@atomic_serialized(INCIDENTS_LOCK)
 def merge_incidents(*, actor: Any, source: Incident, target: Incident, reason: str) -> Incident:
     """Move every report of ``source`` into ``target`` and close ``source``."""
     reason = _require_reason(reason)
@@ -236,6 +234,7 @@ def merge_incidents(*, actor: Any, source: Incident, target: Incident, reason: s
     source, target = locked[source.pk], locked[target.pk]
     if not source.is_open or not target.is_open:
         raise ActionRefused(_("Both incidents must be open to merge them."))
+    moved_reports = list(Report.objects.filter(incident=source).values_list("uuid", flat=True))
     moved = Report.objects.filter(incident=source).update(incident=target)
     _refresh_bounds(target)
     _touch(target)
@@ -272,10 +271,12 @@ def merge_incidents(*, actor: Any, source: Incident, target: Incident, reason: s
     )
     console.publish(ConsoleEventKind.INCIDENT, source.uuid)
     console.publish(ConsoleEventKind.INCIDENT, target.uuid)
+    for report_uuid in moved_reports:
+        console.publish(ConsoleEventKind.REPORT, report_uuid)
     return target
 
 
-@transaction.atomic
+@atomic_serialized(INCIDENTS_LOCK)
 def change_status(
     *, actor: Any, incident: Incident, status: IncidentStatus, reason: str
 ) -> Incident:
@@ -302,7 +303,7 @@ def change_status(
     return incident
 
 
-@transaction.atomic
+@atomic_serialized(INCIDENTS_LOCK)
 def change_level(*, actor: Any, incident: Incident, level: Level, reason: str) -> Incident:
     reason = _require_reason(reason)
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -328,7 +329,7 @@ def change_level(*, actor: Any, incident: Incident, level: Level, reason: str) -
     return incident
 
 
-@transaction.atomic
+@atomic_serialized(INCIDENTS_LOCK)
 def triage_report(*, actor: Any, report: Report, triage: Triage) -> Report:
     """Categorise a report. Hostile and irrelevant reports leave their incident and the
     queue; restoring one brings it back (grouped again when it has a location)."""
@@ -353,20 +354,20 @@ def triage_report(*, actor: Any, report: Report, triage: Triage) -> Report:
             )
             _close_if_empty(locked, actor, _("Its only report was dismissed."))
             console.publish(ConsoleEventKind.INCIDENT, locked.uuid)
-        console.publish(ConsoleEventKind.UNPLACED, report.uuid)
+        console.publish(ConsoleEventKind.REPORT, report.uuid)
     elif report.status == ReportStatus.DISMISSED:
         report.status = ReportStatus.UNPLACED
         report.save(update_fields=["triage", "status"])
         if report.point is not None:
             _match_or_open(actor, report)
-        console.publish(ConsoleEventKind.UNPLACED, report.uuid)
+        console.publish(ConsoleEventKind.REPORT, report.uuid)
     else:
         report.save(update_fields=["triage"])
         if report.incident_id is not None:
             incident = Incident.objects.get(pk=report.incident_id)
             console.publish(ConsoleEventKind.INCIDENT, incident.uuid)
         else:
-            console.publish(ConsoleEventKind.UNPLACED, report.uuid)
+            console.publish(ConsoleEventKind.REPORT, report.uuid)
     audit.record(
         actor=actor,
         action=AuditAction.REPORT_TRIAGED,

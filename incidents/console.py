@@ -12,12 +12,20 @@ import uuid
 
 from django.db import connection, transaction
 
+from core.locks import serialize
 from incidents.models import ConsoleEvent, ConsoleEventKind
 
 NOTIFY_CHANNEL = "rr_console"
+# Every transaction that changes incidents or publishes console events holds this lock
+# from its start to its commit. Event ids therefore become visible in id order (the
+# live hub reads "every id above the last one seen" and would otherwise skip an event
+# whose transaction committed after a later one), and matching never sees an incident
+# that a concurrent merge or close is about to change.
+INCIDENTS_LOCK = "incidents"
 
 
 def publish(kind: ConsoleEventKind, object_uuid: uuid.UUID) -> None:
+    serialize(INCIDENTS_LOCK)
     ConsoleEvent.objects.create(kind=kind, object_uuid=object_uuid)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

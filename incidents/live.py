@@ -194,15 +194,24 @@ def format_event(envelope: Envelope, payload: str) -> str:
     return f"id: {envelope.id}\nevent: {envelope.kind}\ndata: {payload}\n\n"
 
 
-async def stream(*, after_id: int | None, language: str) -> AsyncIterator[str]:
-    """The event stream for one dispatcher's console."""
+async def stream(
+    *, after_id: int | None, language: str, lifetime: float | None = None
+) -> AsyncIterator[str]:
+    """The event stream for one dispatcher's console.
+
+    It ends after ``lifetime`` seconds; EventSource then reconnects with Last-Event-ID,
+    which checks the dispatcher's session and permissions again (a logged-out or
+    disabled account stops receiving within that time) and loses nothing.
+    """
     hub = hub_for_loop()
     hub.languages[language] += 1
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + (settings.RR_CONSOLE_STREAM_SECONDS if lifetime is None else lifetime)
     try:
         await hub.start()
         cursor = hub.latest_id if after_id is None else after_id
         yield "retry: 2000\n\n"
-        while True:
+        while loop.time() < ends_at:
             envelopes = hub.buffered_after(cursor)
             if envelopes is None:
                 envelopes = await hub._db(_read_after, cursor, REPLAY_LIMIT + 1)
@@ -217,9 +226,10 @@ async def stream(*, after_id: int | None, language: str) -> AsyncIterator[str]:
                     yield format_event(envelope, payloads[envelope.id])
                 cursor = envelopes[-1].id
                 continue
+            wait = min(KEEPALIVE_SECONDS, max(0.0, ends_at - loop.time()))
             async with hub.published:
                 try:
-                    await asyncio.wait_for(hub.published.wait(), timeout=KEEPALIVE_SECONDS)
+                    await asyncio.wait_for(hub.published.wait(), timeout=wait)
                 except TimeoutError:
                     yield ": keepalive\n\n"
     finally:

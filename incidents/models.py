@@ -198,11 +198,11 @@ class TimelineEntry(models.Model):
 
 class ConsoleEventKind(models.TextChoices):
     INCIDENT = "incident", _("Incident changed")
-    UNPLACED = "unplaced", _("Unplaced report changed")
+    REPORT = "report", _("Report changed")
 
 
 class ConsoleEvent(models.Model):
-    """An append-only feed of what changed, for the live console.
+    """An append-only feed of what changed, for the live console and detail pages.
 
     Each row only names the record; the console renders its current state, so replaying
     events after a reconnect (Last-Event-ID) is idempotent.

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext as _
 
+from core import crypto
+from core.fields import Sealed
 from core.geo import distance_meters
 from core.models import Neighbourhood
 from incidents.models import ConsoleEventKind, Incident, IncidentStatus, TimelineEntry
@@ -17,20 +21,50 @@ from intake.models import Report, ReportStatus
 SUMMARY_CHARS = 160
 
 
-def open_incidents() -> QuerySet[Incident]:
-    """Open incidents, latest activity first, with what a console row shows."""
-    latest_text = (
-        Report.objects.filter(incident=OuterRef("pk"))
-        .exclude(text="")
-        .order_by("-observed_at")
-        .values("text")[:1]
-    )
+def _open_plain() -> QuerySet[Incident]:
+    """Open incidents with their neighbourhood only (for choice lists)."""
     return (
         Incident.objects.exclude(status=IncidentStatus.CLOSED)
         .select_related("neighbourhood")
-        .annotate(report_count=Count("reports"), latest_text=Subquery(latest_text))
         .order_by("-updated_at", "-pk")
     )
+
+
+def open_incidents() -> QuerySet[Incident]:
+    """Open incidents, latest activity first, with what a console row shows.
+
+    The latest report's text is encrypted and bound to that report's uuid, so both come
+    back from one subquery each and ``with_summaries`` decrypts them.
+    """
+    latest = Report.objects.filter(incident=OuterRef("pk")).order_by("-observed_at", "-pk")
+    return (
+        Incident.objects.exclude(status=IncidentStatus.CLOSED)
+        .select_related("neighbourhood")
+        .annotate(
+            report_count=Count("reports"),
+            latest_report_uuid=Subquery(latest.values("uuid")[:1]),
+            latest_text_sealed=Subquery(latest.values("text")[:1]),
+        )
+        .order_by("-updated_at", "-pk")
+    )
+
+
+def with_summaries(incidents: Iterable[Incident]) -> list[Incident]:
+    """Decrypt each incident's latest report text into ``incident.summary``."""
+    rows = list(incidents)
+    context_prefix = f"{Report._meta.db_table}.text."
+    for incident in rows:
+        sealed = getattr(incident, "latest_text_sealed", None)
+        report_uuid = getattr(incident, "latest_report_uuid", None)
+        summary = ""
+        if sealed and report_uuid:
+            token = sealed.token if isinstance(sealed, Sealed) else str(sealed)
+            try:
+                summary = crypto.decrypt(token, context=f"{context_prefix}{report_uuid}")
+            except crypto.DecryptionError:
+                summary = str(_("(this text cannot be read)"))
+        incident.summary = summary  # type: ignore[attr-defined]
+    return rows
 
 
 def unplaced_reports() -> QuerySet[Report]:
@@ -57,7 +91,7 @@ def incident_detail(incident_uuid: uuid.UUID | str) -> Incident:
 def merge_candidates(incident: Incident, *, limit: int = 20, scan: int = 200) -> list[Incident]:
     """Other open incidents this one may be merged into: the nearest of the ``scan`` most
     recently active, since duplicates are close in both space and time."""
-    recent = list(open_incidents().exclude(pk=incident.pk)[:scan])
+    recent = list(_open_plain().exclude(pk=incident.pk)[:scan])
     recent.sort(key=lambda other: distance_meters(other.point, incident.point))
     return recent[:limit]
 
@@ -65,7 +99,7 @@ def merge_candidates(incident: Incident, *, limit: int = 20, scan: int = 200) ->
 def attach_candidates(report: Report, *, limit: int = 50, scan: int = 200) -> list[Incident]:
     """Open incidents a report may be attached to: nearest first when it has a location,
     otherwise the most recently active."""
-    incidents = open_incidents()
+    incidents = _open_plain()
     if report.incident_id is not None:
         incidents = incidents.exclude(pk=report.incident_id)
     recent = list(incidents[:scan])
@@ -98,11 +132,12 @@ def console_payloads(
     Two queries whatever the number of items: one for incidents, one for reports.
     """
     incident_ids = {u for kind, u in items if kind == ConsoleEventKind.INCIDENT}
-    report_ids = {u for kind, u in items if kind == ConsoleEventKind.UNPLACED}
+    report_ids = {u for kind, u in items if kind == ConsoleEventKind.REPORT}
     result: dict[tuple[str, str], dict[str, Any]] = {}
     with translation.override(language):
         if incident_ids:
-            found = {str(i.uuid): i for i in open_incidents().filter(uuid__in=incident_ids)}
+            matching_rows = open_incidents().filter(uuid__in=incident_ids)
+            found = {str(i.uuid): i for i in with_summaries(matching_rows)}
             for object_id in incident_ids:
                 incident = found.get(object_id)
                 payload: dict[str, Any] = {"id": object_id, "open": incident is not None}
@@ -121,5 +156,5 @@ def console_payloads(
                     payload["html"] = render_to_string(
                         "incidents/console.html#unplaced-row", {"report": report}
                     )
-                result[(ConsoleEventKind.UNPLACED, object_id)] = payload
+                result[(ConsoleEventKind.REPORT, object_id)] = payload
     return result

@@ -39,6 +39,7 @@ from incidents.forms import (
 from incidents.models import IllegalTransition, Incident, Level
 from intake.actions import photo_context
 from intake.models import Report, ReportPhoto, ReportStatus, Triage
+from messaging.selectors import stuck_message_count
 
 PAGE_SIZE = 50
 
@@ -67,7 +68,11 @@ def _map_config() -> str:
 @dispatch_view
 @require_GET
 def console(request: HttpRequest) -> HttpResponse:
+    # Read the event position before the rows: a change committed in between then shows
+    # up on the stream rather than in neither place.
+    since = latest_event_id()
     incidents = Paginator(selectors.open_incidents(), PAGE_SIZE).get_page(request.GET.get("page"))
+    incidents.object_list = selectors.with_summaries(incidents.object_list)
     unplaced = Paginator(selectors.unplaced_reports(), PAGE_SIZE).get_page(
         request.GET.get("unplaced")
     )
@@ -79,7 +84,8 @@ def console(request: HttpRequest) -> HttpResponse:
             "unplaced": unplaced,
             "map_points": [selectors.incident_map_point(i) for i in incidents],
             "map_config": _map_config(),
-            "last_event_id": latest_event_id(),
+            "last_event_id": since,
+            "stuck_messages": stuck_message_count(),
             "live_rows": incidents.number == 1,
             "live_unplaced": unplaced.number == 1,
         },
@@ -117,7 +123,7 @@ def _incident_or_404(incident_uuid: str) -> Incident:
 
 
 def _render_incident(
-    request: HttpRequest, incident: Incident, *, status: int = 200, **forms: Any
+    request: HttpRequest, incident: Incident, *, since: int, status: int = 200, **forms: Any
 ) -> HttpResponse:
     candidates = selectors.merge_candidates(incident) if incident.is_open else []
     context = {
@@ -130,7 +136,7 @@ def _render_incident(
         "has_merge_candidates": bool(candidates),
         "map_config": _map_config(),
         "map_points": [selectors.incident_map_point(incident)],
-        "last_event_id": latest_event_id(),
+        "last_event_id": since,
         "triage_choices": Triage.choices,
         "live_refresh": _is_live_refresh(request),
     }
@@ -140,8 +146,9 @@ def _render_incident(
 @dispatch_view
 @require_GET
 def incident_detail(request: HttpRequest, incident_uuid: str) -> HttpResponse:
+    since = latest_event_id()
     incident = _incident_or_404(incident_uuid)
-    return _render_incident(request, incident)
+    return _render_incident(request, incident, since=since)
 
 
 def _refused(request: HttpRequest, exc: Exception) -> None:
@@ -151,10 +158,11 @@ def _refused(request: HttpRequest, exc: Exception) -> None:
 @dispatch_view
 @require_POST
 def incident_status(request: HttpRequest, incident_uuid: str) -> HttpResponse:
+    since = latest_event_id()
     incident = _incident_or_404(incident_uuid)
     form = StatusForm(request.POST, incident=incident)
     if not form.is_valid():
-        return _render_incident(request, incident, status=422, status_form=form)
+        return _render_incident(request, incident, since=since, status=422, status_form=form)
     try:
         actions.change_status(
             actor=request.user,
@@ -172,10 +180,11 @@ def incident_status(request: HttpRequest, incident_uuid: str) -> HttpResponse:
 @dispatch_view
 @require_POST
 def incident_level(request: HttpRequest, incident_uuid: str) -> HttpResponse:
+    since = latest_event_id()
     incident = _incident_or_404(incident_uuid)
     form = LevelForm(request.POST)
     if not form.is_valid():
-        return _render_incident(request, incident, status=422, level_form=form)
+        return _render_incident(request, incident, since=since, status=422, level_form=form)
     try:
         actions.change_level(
             actor=request.user,
@@ -193,10 +202,11 @@ def incident_level(request: HttpRequest, incident_uuid: str) -> HttpResponse:
 @dispatch_view
 @require_POST
 def incident_merge(request: HttpRequest, incident_uuid: str) -> HttpResponse:
+    since = latest_event_id()
     incident = _incident_or_404(incident_uuid)
     form = MergeForm(request.POST, candidates=selectors.merge_candidates(incident))
     if not form.is_valid():
-        return _render_incident(request, incident, status=422, merge_form=form)
+        return _render_incident(request, incident, since=since, status=422, merge_form=form)
     target = form.target_incident()
     try:
         actions.merge_incidents(
@@ -220,7 +230,7 @@ def _report_or_404(report_uuid: str) -> Report:
 
 
 def _render_report(
-    request: HttpRequest, report: Report, *, status: int = 200, **forms: Any
+    request: HttpRequest, report: Report, *, since: int, status: int = 200, **forms: Any
 ) -> HttpResponse:
     candidates = selectors.attach_candidates(report)
     context = {
@@ -247,7 +257,7 @@ def _render_report(
             if report.point
             else []
         ),
-        "last_event_id": latest_event_id(),
+        "last_event_id": since,
         "can_place": report.status == ReportStatus.UNPLACED,
         "revealed_number": forms.get("revealed_number"),
         "live_refresh": _is_live_refresh(request),
@@ -258,16 +268,18 @@ def _render_report(
 @dispatch_view
 @require_GET
 def report_detail(request: HttpRequest, report_uuid: str) -> HttpResponse:
-    return _render_report(request, _report_or_404(report_uuid))
+    since = latest_event_id()
+    return _render_report(request, _report_or_404(report_uuid), since=since)
 
 
 @dispatch_view
 @require_POST
 def report_place(request: HttpRequest, report_uuid: str) -> HttpResponse:
+    since = latest_event_id()
     report = _report_or_404(report_uuid)
     form = PlaceReportForm(request.POST)
     if not form.is_valid():
-        return _render_report(request, report, status=422, place_form=form)
+        return _render_report(request, report, since=since, status=422, place_form=form)
     try:
         incident = actions.place_report(
             actor=request.user, report=report, point=form.cleaned_data["point"]
@@ -282,11 +294,12 @@ def report_place(request: HttpRequest, report_uuid: str) -> HttpResponse:
 @dispatch_view
 @require_POST
 def report_move(request: HttpRequest, report_uuid: str) -> HttpResponse:
+    since = latest_event_id()
     report = _report_or_404(report_uuid)
     candidates = selectors.attach_candidates(report)
     form = MoveReportForm(request.POST, candidates=candidates)
     if not form.is_valid():
-        return _render_report(request, report, status=422, move_form=form)
+        return _render_report(request, report, since=since, status=422, move_form=form)
     try:
         target = actions.move_report(
             actor=request.user,
@@ -321,10 +334,11 @@ def report_split(request: HttpRequest, report_uuid: str) -> HttpResponse:
 @dispatch_view
 @require_POST
 def report_triage(request: HttpRequest, report_uuid: str) -> HttpResponse:
+    since = latest_event_id()
     report = _report_or_404(report_uuid)
     form = TriageForm(request.POST)
     if not form.is_valid():
-        return _render_report(request, report, status=422, triage_form=form)
+        return _render_report(request, report, since=since, status=422, triage_form=form)
     actions.triage_report(
         actor=request.user, report=report, triage=Triage(form.cleaned_data["triage"])
     )
@@ -358,4 +372,6 @@ def report_contact(request: HttpRequest, report_uuid: str) -> HttpResponse:
     audit.record(actor=request.user, action=AuditAction.REPORT_CONTACT_VIEWED, target=report)
     if request.headers.get("HX-Request"):
         return render(request, "incidents/report_contact.html", {"number": report.reporter_contact})
-    return _render_report(request, report, revealed_number=report.reporter_contact)
+    return _render_report(
+        request, report, since=latest_event_id(), revealed_number=report.reporter_contact
+    )

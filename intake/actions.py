@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -26,8 +25,10 @@ from messaging.models import InboundKind, InboundMessage
 
 logger = logging.getLogger(__name__)
 
-# Messages whose processing has not finished after this long are queued again.
+# Messages whose processing has not finished after this long are queued again; the
+# delay doubles with each attempt (retry_delay), so ten attempts span about nine hours.
 RETRY_AFTER = timedelta(seconds=30)
+MAX_RETRY_DELAY = timedelta(hours=6)
 MAX_ATTEMPTS = 10
 
 
@@ -73,6 +74,7 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
                 "(street, corner or landmark)."
             ) % {"network": settings.RR_NETWORK_NAME}
         message.kind = InboundKind.REPORT
+        message.retry_at = timezone.now() + RETRY_AFTER
         # The message is inserted after this handler returns; its id exists at commit.
         transaction.on_commit(lambda: process_inbound_message.enqueue(message_id=message.pk))
         return acknowledgement(has_text=bool(message.body))
@@ -116,26 +118,38 @@ def create_report_from_message(*, message_id: int) -> Report | None:
     return report
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … doubling, at most 6 hours."""
+    delay: timedelta = min(RETRY_AFTER * 2**attempts, MAX_RETRY_DELAY)
+    return delay
+
+
 def queue_unprocessed_messages(*, now: datetime | None = None) -> int:
-    """Queue again every report message whose processing never finished (a worker that
-    died, a database that went away). Returns how many were queued."""
+    """Queue again every report message whose processing has not finished by its retry
+    time (a worker that died, a task that failed). Returns how many were queued.
+
+    Processing is idempotent, so a message queued twice still makes one report."""
     from intake.tasks import process_inbound_message
 
-    cutoff = (now or timezone.now()) - RETRY_AFTER
-    pending = list(
+    moment = now or timezone.now()
+    due = list(
         InboundMessage.objects.filter(
             processed_at__isnull=True,
             kind=InboundKind.REPORT,
-            received_at__lte=cutoff,
+            retry_at__lte=moment,
             attempts__lt=MAX_ATTEMPTS,
         )
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:500]
+        .order_by("retry_at")
+        .values_list("pk", "attempts")[:500]
     )
-    for message_id in pending:
-        InboundMessage.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
+    for message_id, attempts in due:
+        InboundMessage.objects.filter(pk=message_id).update(
+            attempts=attempts + 1, retry_at=moment + retry_delay(attempts + 1)
+        )
         process_inbound_message.enqueue(message_id=message_id)
-    return len(pending)
+    if due:
+        logger.warning("Queued %d unfinished messages again.", len(due))
+    return len(due)
 
 
 @dataclass

@@ -45,7 +45,8 @@ class Report(models.Model):
     observed_at = models.DateTimeField(
         default=timezone.now, help_text=_("When the reporter saw it; used to group reports.")
     )
-    text = models.TextField(blank=True)
+    # What the reporter wrote often names people: encrypted like the contact number.
+    text = EncryptedTextField(blank=True, default="")
     language = models.CharField(max_length=8)
 
     location_text = models.CharField(max_length=300, blank=True)

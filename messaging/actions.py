@@ -16,7 +16,7 @@ from core.i18n import default_language
 from core.models import AuditAction
 from messaging import router
 from messaging.models import InboundKind, InboundMessage, OutboxKind, OutboxMessage, OutboxStatus
-from messaging.selectors import last_language_of
+from messaging.selectors import is_opted_out, last_language_of
 
 logger = logging.getLogger(__name__)
 
@@ -104,20 +104,25 @@ def _store_and_route(
     # unique (provider, provider_sid) then refuses it, the transaction takes the
     # handler's writes back with it.
     reply_text = router.route(message, known_language=known_language)
+    if message.kind != InboundKind.KEYWORD and is_opted_out(sender_hash):
+        # A number that texted STOP still reaches the hotline, but gets no reply until it
+        # texts START: carriers allow only the opt-out confirmation.
+        reply_text = ""
     if message.kind != InboundKind.REPORT:
         message.processed_at = timezone.now()
     message.save(force_insert=True)
-    OutboxMessage.objects.create(
-        provider=provider,
-        kind=OutboxKind.REPLY,
-        recipient=sender_e164,
-        recipient_hash=sender_hash,
-        body=reply_text,
-        language=message.language,
-        status=OutboxStatus.SENT,
-        sent_at=timezone.now(),
-        in_reply_to=message,
-    )
+    if reply_text:
+        OutboxMessage.objects.create(
+            provider=provider,
+            kind=OutboxKind.REPLY,
+            recipient=sender_e164,
+            recipient_hash=sender_hash,
+            body=reply_text,
+            language=message.language,
+            status=OutboxStatus.SENT,
+            sent_at=timezone.now(),
+            in_reply_to=message,
+        )
     audit.record(
         actor=None,
         action=AuditAction.MESSAGE_RECEIVED,

@@ -38,7 +38,11 @@ class InboundMessage(models.Model):
     keyword = models.CharField(max_length=20, blank=True)
     language = models.CharField(max_length=8)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Processing is queued when the message is stored; if it has not finished by
+    # retry_at (a worker died, a task failed) the worker's sweep queues it again, with a
+    # doubling delay so a backlog or an outage does not use the attempts up.
     attempts = models.PositiveSmallIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -50,7 +54,7 @@ class InboundMessage(models.Model):
             models.Index(fields=["sender_hash", "received_at"], name="inbound_sender_idx"),
             # The sweep that retries messages whose processing never finished.
             models.Index(
-                fields=["received_at"],
+                fields=["retry_at"],
                 condition=models.Q(processed_at__isnull=True),
                 name="inbound_pending_idx",
             ),

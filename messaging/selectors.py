@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from messaging.models import InboundMessage, OptOut, OutboxMessage
+from messaging.models import InboundKind, InboundMessage, OptOut, OutboxMessage
 
 
 def last_language_of(sender_hash: str) -> str | None:
@@ -32,16 +33,28 @@ class ConversationLine:
     language: str
 
 
-def conversation_with(phone_hash: str, *, limit: int = 50) -> list[ConversationLine]:
-    """Messages from and to one number, oldest first (the test phone)."""
+def conversation_with(phone_hash: str, *, provider: str, limit: int = 50) -> list[ConversationLine]:
+    """Messages from and to one number through one provider, oldest first.
+
+    The test phone asks for the console provider only, so typing a real reporter's
+    number there shows nothing that came through Twilio."""
     inbound: QuerySet[InboundMessage] = InboundMessage.objects.filter(
-        sender_hash=phone_hash
+        sender_hash=phone_hash, provider=provider
     ).order_by("-received_at", "-pk")[:limit]
     outbound: QuerySet[OutboxMessage] = OutboxMessage.objects.filter(
-        recipient_hash=phone_hash
+        recipient_hash=phone_hash, provider=provider
     ).order_by("-created_at", "-pk")[:limit]
     lines = [ConversationLine(True, m.body, m.received_at, m.language) for m in inbound]
     lines += [ConversationLine(False, m.body, m.created_at, m.language) for m in outbound]
     # A reply is created just after its message; inbound first on a tie.
     lines.sort(key=lambda line: (line.at, not line.inbound))
     return lines[-limit:]
+
+
+def stuck_message_count(*, older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Texts stored more than ``older_than`` ago that have not become reports yet."""
+    return InboundMessage.objects.filter(
+        processed_at__isnull=True,
+        kind=InboundKind.REPORT,
+        received_at__lt=timezone.now() - older_than,
+    ).count()

@@ -6,9 +6,12 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rapidresponse.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
 
-# Load the language models now, not during the first text message of a surge.
+from core.asgi import BodySizeLimit  # noqa: E402 - needs Django set up first
 from intake import language  # noqa: E402
 
+application = BodySizeLimit(django_application)
+
+# Load the language models now, not during the first text message of a surge.
 language.warm_up()

@@ -287,14 +287,17 @@ RR_MATCH_WINDOW_MINUTES = env_int("RR_MATCH_WINDOW_MINUTES", 60)
 RR_H3_RESOLUTION = env_int("RR_H3_RESOLUTION", 8)
 
 # Messaging provider: "console" (offline, with the test phone page) or "twilio".
-RR_SMS_PROVIDER = os.environ.get("RR_SMS_PROVIDER", "console")
+# Development defaults to the console provider; a deployment must say which it uses, so
+# a production server never runs the test phone by accident.
+RR_SMS_PROVIDER = env("RR_SMS_PROVIDER", "console" if DEBUG else None)
 if RR_SMS_PROVIDER not in {"console", "twilio"}:
     raise ImproperlyConfigured("RR_SMS_PROVIDER must be 'console' or 'twilio'.")
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
-if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
+if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and RR_PUBLIC_URL):
     raise ImproperlyConfigured(
-        "The twilio provider needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
+        "The twilio provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and RR_PUBLIC_URL "
+        "(the https address Twilio calls, which its signatures cover)."
     )
 
 # Public web form: reports per client per hour, counted under a keyed hash of the
@@ -306,6 +309,9 @@ RR_TRUSTED_PROXY_COUNT = env_int("RR_TRUSTED_PROXY_COUNT", 0)
 # Live console: how often a web process looks for new console events when it has no
 # faster wake-up (another process on SQLite; a lost LISTEN connection on PostgreSQL).
 RR_CONSOLE_POLL_SECONDS = float(os.environ.get("RR_CONSOLE_POLL_SECONDS", "0.2"))
+# A console stream ends after this long and the browser reconnects, which re-checks the
+# session: a logged-out or disabled dispatcher stops receiving within this time.
+RR_CONSOLE_STREAM_SECONDS = env_int("RR_CONSOLE_STREAM_SECONDS", 120)
 
 LOGGING = {
     "version": 1,

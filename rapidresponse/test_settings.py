@@ -15,6 +15,7 @@ os.environ.setdefault("RR_VAR_DIR", os.path.join(tempfile.gettempdir(), "rapidre
 os.environ.setdefault("RR_SSL_REDIRECT", "0")
 os.environ.setdefault("RR_PUBLIC_URL", "https://hotline.example.org")
 os.environ.setdefault("RR_NETWORK_NAME", "Test Rapid Response")
+os.environ.setdefault("RR_SMS_PROVIDER", "console")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost,hotline.example.org")
 
 from .settings import *  # noqa: F403

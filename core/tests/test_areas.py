@@ -47,6 +47,22 @@ def test_reloading_replaces_the_neighbourhoods(tmp_path: Path) -> None:
     assert Neighbourhood.objects.count() == 2
 
 
+@pytest.mark.django_db
+def test_reloading_keeps_the_links_of_neighbourhoods_that_remain(tmp_path: Path) -> None:
+    from intake.tests.factories import web_report
+
+    path = tmp_path / "area.geojson"
+    path.write_text(DEMO_AREA.read_text())
+    call_command("load_service_area", str(path), "--name", "Net")
+    report = web_report(at=FRUITVALE)
+    call_command("load_service_area", str(path), "--name", "Net")
+    report.refresh_from_db()
+    assert report.neighbourhood is not None and report.neighbourhood.name == "Fruitvale"
+    assert report.incident is not None
+    report.incident.refresh_from_db()
+    assert report.incident.neighbourhood == report.neighbourhood
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -118,6 +118,7 @@ def _start(env_changes: dict[str, str | None]) -> subprocess.CompletedProcess[st
             "RR_FIELD_KEYS": "k1:" + crypto.generate_key(),
             "RR_HASH_KEY": crypto.generate_key(),
             "RR_VAR_DIR": str(Path(tempfile.gettempdir()) / "rr-start-test"),
+            "RR_SMS_PROVIDER": "console",
         }
     )
     for key, value in env_changes.items():
@@ -152,3 +153,22 @@ def test_the_app_refuses_a_hash_key_equal_to_secret_key() -> None:
     result = _start({"SECRET_KEY": key, "RR_HASH_KEY": key})
     assert result.returncode != 0
     assert "RR_HASH_KEY must differ from SECRET_KEY" in result.stderr
+
+
+def test_twilio_needs_the_public_url_its_signatures_cover() -> None:
+    result = _start(
+        {
+            "RR_SMS_PROVIDER": "twilio",
+            "TWILIO_ACCOUNT_SID": "ACx",
+            "TWILIO_AUTH_TOKEN": "token",
+            "RR_PUBLIC_URL": None,
+        }
+    )
+    assert result.returncode != 0
+    assert "RR_PUBLIC_URL" in result.stderr
+
+
+def test_a_deployment_must_choose_its_provider() -> None:
+    result = _start({"RR_SMS_PROVIDER": None, "DEBUG": None})
+    assert result.returncode != 0
+    assert "RR_SMS_PROVIDER" in result.stderr

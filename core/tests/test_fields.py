@@ -81,3 +81,11 @@ def test_serialisation_exports_tokens_not_plaintext() -> None:
     dumped = serializers.serialize("json", [Report.objects.get(pk=report.pk)])
     assert "5105550123" not in dumped
     assert "rr1." in dumped
+
+
+@pytest.mark.django_db
+def test_report_text_is_encrypted_too() -> None:
+    report = make_report()
+    stored = raw_column("intake_report", "text", report.pk)
+    assert "agents at the corner" not in stored
+    assert Report.objects.get(pk=report.pk).text == "agents at the corner"

@@ -259,5 +259,17 @@ def test_every_action_publishes_to_the_console_and_audits(dispatcher: User) -> N
 @pytest.mark.django_db
 def test_an_unplaced_report_is_announced_to_the_console() -> None:
     report = web_report(where="somewhere")
-    assert ConsoleEvent.objects.filter(kind="unplaced", object_uuid=report.uuid).exists()
+    assert ConsoleEvent.objects.filter(kind="report", object_uuid=report.uuid).exists()
     assert Report.objects.get(pk=report.pk).status == ReportStatus.UNPLACED
+
+
+@pytest.mark.django_db
+def test_every_change_to_a_report_is_announced_for_its_page(dispatcher: User) -> None:
+    a = web_report(at=FRUITVALE)
+    b = web_report(at=DOWNTOWN)
+    assert b.incident is not None
+    before = ConsoleEvent.objects.filter(kind="report", object_uuid=a.uuid).count()
+    actions.move_report(actor=dispatcher, report=a, incident=b.incident)
+    actions.split_report(actor=dispatcher, report=a)
+    after = ConsoleEvent.objects.filter(kind="report", object_uuid=a.uuid).count()
+    assert after >= before + 2

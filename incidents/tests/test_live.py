@@ -58,7 +58,7 @@ class EventStream:
             assert self.conn.sock is not None
             self.conn.sock.settimeout(max(0.05, deadline - time.monotonic()))
             try:
-                raw = self.response.fp.readline()
+                raw = self.response.readline()
             except TimeoutError:
                 return
             if not raw:
@@ -131,7 +131,7 @@ def test_a_reconnect_replays_what_was_missed(
     stream.close()
     ids = [e.id for e in received]
     assert ids == sorted(ids) and ids[0] > before
-    assert {e.name for e in received} == {"incident", "unplaced"}
+    assert {e.name for e in received} == {"incident", "report"}
     assert any(e.data.get("id") == str(unplaced.uuid) and e.data["queued"] for e in received)
     assert "Verifying" in str(received[-2].data.get("html", "")) or any(
         "Verifying" in str(e.data.get("html", "")) for e in received
@@ -234,3 +234,24 @@ def test_another_server_process_sees_changes_made_here(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_stream_ends_and_a_logged_out_dispatcher_gets_nothing_more(
+    live_asgi: LiveServer, dispatcher_session: tuple[User, str], settings: object
+) -> None:
+    from django.contrib.sessions.models import Session
+
+    settings.RR_CONSOLE_STREAM_SECONDS = 1  # type: ignore[attr-defined]
+    _, session = dispatcher_session
+    stream = EventStream(live_asgi.port, session, after=latest_event_id())
+    assert stream.status == 200
+    started = time.monotonic()
+    while stream.response.readline():
+        if time.monotonic() - started > 5:
+            break
+    assert time.monotonic() - started < 5, "the stream should end on its own"
+    stream.close()
+    Session.objects.all().delete()  # logged out
+    again = EventStream(live_asgi.port, session, after=latest_event_id())
+    assert again.status == 302
+    again.close()

@@ -301,3 +301,26 @@ def test_a_live_refresh_leaves_the_flash_message_for_the_action_response(
     refresh = dispatcher_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="incident-body")
     assert b"Level changed." not in refresh.content
     assert b"Level changed." in dispatcher_client.get(url).content
+
+
+@pytest.mark.django_db
+def test_texts_stuck_before_becoming_reports_are_shown(dispatcher_client: Client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.actions import receive_sms
+    from messaging.models import InboundMessage
+
+    receive_sms(
+        provider="twilio",
+        provider_sid="SMstuck",
+        sender="+15105550123",
+        recipient="",
+        body="ICE here",
+    )
+    assert b"not become" not in dispatcher_client.get("/console/").content
+    InboundMessage.objects.update(received_at=timezone.now() - timedelta(minutes=10))
+    assert (
+        b"1 text message has not become a report yet" in dispatcher_client.get("/console/").content
+    )

@@ -54,8 +54,22 @@ def test_a_failure_leaves_the_message_to_be_retried() -> None:
         actions.queue_unprocessed_messages(now=later)
     message.refresh_from_db()
     assert message.processed_at is None and not Report.objects.exists()
-    actions.queue_unprocessed_messages(now=later)
+    assert actions.queue_unprocessed_messages(now=later) == 0  # waits for its next turn
+    actions.queue_unprocessed_messages(now=later + actions.retry_delay(1))
     assert Report.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_backlog_does_not_use_up_the_attempts() -> None:
+    """A worker outage of an hour costs a handful of attempts, not all of them."""
+    message = store()
+    start = timezone.now()
+    with mock.patch("intake.tasks.process_inbound_message"):
+        for minute in range(61):
+            actions.queue_unprocessed_messages(now=start + timedelta(minutes=minute))
+    message.refresh_from_db()
+    assert 1 <= message.attempts <= 7
+    assert message.attempts < actions.MAX_ATTEMPTS
 
 
 @pytest.mark.django_db

@@ -56,6 +56,20 @@ def test_a_new_number_starts_a_new_conversation(client: Client) -> None:
 
 
 @pytest.mark.django_db
+def test_messages_from_twilio_never_show_on_the_test_phone(client: Client) -> None:
+    from conftest import post_twilio, sms_params
+
+    post_twilio(
+        client, "/hooks/twilio/sms", sms_params("SM1", "private report", sender="+15105550166")
+    )
+    client.force_login(make_user(Role.DISPATCHER))
+    client.post("/test-phone/", {"number": "+15105550166", "body": "hello"})
+    conversation = client.get("/test-phone/conversation/").content
+    assert b"hello" in conversation
+    assert b"private report" not in conversation
+
+
+@pytest.mark.django_db
 def test_anonymous_visitors_cannot_use_it(client: Client) -> None:
     assert client.get("/test-phone/").status_code == 302
     assert client.post("/test-phone/", {"number": "+15105550166", "body": "x"}).status_code == 302

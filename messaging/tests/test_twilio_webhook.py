@@ -224,6 +224,14 @@ class TestKeywords:
         assert not OptOut.objects.exists()
         assert not Report.objects.exists()
 
+    def test_an_opted_out_number_is_still_heard_but_not_answered(self, client: Client) -> None:
+        post_twilio(client, PATH, sms_params("SM1", "STOP"))
+        response = post_twilio(client, PATH, sms_params("SM2", "ICE at the corner store"))
+        assert response.status_code == 200
+        assert reply_of(response) == ""
+        assert Report.objects.count() == 1
+        assert OutboxMessage.objects.count() == 1  # only the STOP confirmation
+
     def test_help_answers_with_the_network_name(self, client: Client) -> None:
         reply = reply_of(post_twilio(client, PATH, sms_params("SM1", "HELP")))
         assert "Test Rapid Response" in reply and "STOP" in reply

@@ -25,16 +25,38 @@
 
     function map() { return mapEl && window.RRMapFor ? window.RRMapFor(mapEl) : null; }
 
+    // Announcements are gathered for a second: one change is read out as it is, a burst
+    // (a surge, or the replay after a reconnect) as a single count.
+    var pending = [];
+    var flushTimer = null;
     function announce(text) {
       if (!announcer || !text) return;
-      announcer.textContent = "";
-      window.setTimeout(function () { announcer.textContent = text; }, 50);
+      pending.push(text);
+      if (flushTimer) return;
+      flushTimer = window.setTimeout(function () {
+        announcer.textContent = pending.length === 1
+          ? pending[0]
+          : root.dataset.labelMany.replace("{count}", String(pending.length));
+        pending = [];
+        flushTimer = null;
+      }, 1000);
     }
 
     function setStatus(live) {
       status.textContent = live ? status.dataset.live : status.dataset.down;
       status.classList.toggle("is-live", live);
       status.classList.toggle("is-down", !live);
+    }
+
+    // EventSource gives up for good when the server refuses it (a session that ended).
+    function showStopped() {
+      status.textContent = root.dataset.labelStopped + " ";
+      var reload = document.createElement("a");
+      reload.href = window.location.href;
+      reload.textContent = root.dataset.labelReload;
+      status.appendChild(reload);
+      status.classList.remove("is-live");
+      status.classList.add("is-down");
     }
     status.dataset.live = root.dataset.labelLive;
     status.dataset.down = root.dataset.labelDown;
@@ -100,9 +122,12 @@
 
     var source = new EventSource(root.dataset.eventsUrl);
     source.addEventListener("open", function () { setStatus(true); });
-    source.addEventListener("error", function () { setStatus(false); });
+    source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CLOSED) showStopped();
+      else setStatus(false);
+    });
     source.addEventListener("incident", onIncident);
-    source.addEventListener("unplaced", onUnplaced);
+    source.addEventListener("report", onUnplaced);
     source.addEventListener("reload", function () { window.location.reload(); });
     window.addEventListener("pagehide", function () { source.close(); });
   }

@@ -43,7 +43,11 @@
     }
 
     var source = new EventSource(root.dataset.eventsUrl);
-    source.addEventListener(kind === "incident" ? "incident" : "unplaced", changed);
+    source.addEventListener(kind, changed);
+    source.addEventListener("error", function () {
+      var stopped = document.querySelector("[data-stream-stopped]");
+      if (stopped) stopped.hidden = source.readyState !== EventSource.CLOSED;
+    });
     window.addEventListener("pagehide", function () { source.close(); });
   }
 

@@ -13,6 +13,13 @@
 
   var LEVEL_COLOURS = { red: "#b3141d", yellow: "#d99a00", green: "#1d6b33", blue: "#14539a", report: "#0b5cad" };
 
+  // Leaflet inserts string tooltips as HTML; labels come from reports and must be text.
+  function textNode(text) {
+    var span = document.createElement("span");
+    span.textContent = text || "";
+    return span;
+  }
+
   function readJSON(id) {
     var el = id && document.getElementById(id);
     if (!el) return [];
@@ -51,7 +58,7 @@
       style: function () { return { color: "#4a5560", weight: 1.5, fillColor: "#ffffff", fillOpacity: 0.6 }; },
       onEachFeature: function (feature, lyr) {
         if (feature.properties && feature.properties.name) {
-          lyr.bindTooltip(feature.properties.name, {
+          lyr.bindTooltip(textNode(feature.properties.name), {
             permanent: true, direction: "center", className: "area-label", pane: "areaLabels", opacity: 1
           });
         }
@@ -81,11 +88,11 @@
     if (existing) {
       existing.setLatLng([p.lat, p.lng]);
       existing.setStyle(style);
-      existing.setTooltipContent(p.label || "");
+      existing.setTooltipContent(textNode(p.label));
       return;
     }
     var marker = L.circleMarker([p.lat, p.lng], style).addTo(this.map);
-    if (p.label) marker.bindTooltip(p.label);
+    if (p.label) marker.bindTooltip(textNode(p.label));
     if (p.url) marker.on("click", function () { window.location.href = p.url; });
     this.markers[p.id] = marker;
   };
@@ -114,6 +121,16 @@
       self.el.dispatchEvent(new CustomEvent("rr:unpinned", { bubbles: true }));
     };
     this.map.on("click", function (e) { self.pick(e.latlng.lat, e.latlng.lng); });
+    // Keyboard: the arrow keys move the map (Leaflet), Enter drops the pin at the centre,
+    // where a crosshair is drawn while the map has focus.
+    this.el.classList.add("is-picking");
+    this.el.addEventListener("keydown", function (e) {
+      if ((e.key === "Enter" || e.key === " ") && e.target === self.el) {
+        e.preventDefault();
+        var centre = self.map.getCenter();
+        self.pick(centre.lat, centre.lng);
+      }
+    });
     var lat = parseFloat(latInput.value), lng = parseFloat(lngInput.value);
     if (isFinite(lat) && isFinite(lng)) this.pick(lat, lng);
   };

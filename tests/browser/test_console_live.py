@@ -95,3 +95,30 @@ def test_a_dispatcher_changes_status_with_the_keyboard_only(
         assert report.incident.status == "verifying"
     finally:
         context.close()
+
+
+def test_report_text_on_the_map_is_shown_as_text_not_markup(
+    browser: Any, live_asgi: LiveServer
+) -> None:
+    from intake.tests.factories import web_report
+
+    make_user(Role.DISPATCHER, username="dani")
+    report = web_report(
+        "agents", at=FRUITVALE, where='<img src="x" id="injected"><b>bold</b> corner'
+    )
+    assert report.incident is not None
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        LoginPage(page, live_asgi.url).log_in("dani", "a-long-test-password")
+        ConsolePage(page, live_asgi.url).open()
+        label = page.evaluate(
+            "id => { const m = window.RRMaps[0].markers[id]; m.openTooltip();"
+            " return m.getTooltip().getElement().textContent; }",
+            str(report.incident.uuid),
+        )
+        assert '<img src="x" id="injected">' in label
+        assert page.locator("#injected").count() == 0
+        assert page.locator("table.incidents", has_text='<img src="x"').count() == 1
+    finally:
+        context.close()

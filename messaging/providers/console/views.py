@@ -57,7 +57,7 @@ def _context(request: HttpRequest, form: TestMessageForm | None = None) -> dict[
     return {
         "form": form or TestMessageForm(initial={"number": number}),
         "number": number,
-        "conversation": conversation_with(phones.phone_hash(number)),
+        "conversation": conversation_with(phones.phone_hash(number), provider=PROVIDER),
         "hotline": settings.RR_HOTLINE_NUMBER,
     }
 
@@ -94,5 +94,9 @@ def conversation(request: HttpRequest) -> HttpResponse:
 @permission_required("messaging.use_test_phone", raise_exception=True)
 @require_http_methods(["POST"])
 def new_number(request: HttpRequest) -> HttpResponse:
-    request.session[SESSION_KEY] = fictional_number()
+    current = request.session.get(SESSION_KEY)
+    number = fictional_number()
+    while number == current:
+        number = fictional_number()
+    request.session[SESSION_KEY] = number
     return redirect("test-phone:phone")
