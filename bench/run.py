@@ -15,6 +15,7 @@ a fresh SQLite file unless DATABASE_URL is set.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,28 @@ def percentile(values: list[float], pct: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
     return ordered[index]
+
+
+@contextlib.contextmanager
+def fresh_database(tmp: str) -> Iterator[str]:
+    """A new, empty database for one benchmark: a SQLite file, or (with DATABASE_URL) a
+    PostgreSQL database created next to the given one and dropped afterwards."""
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp}/bench.sqlite3"
+        return
+    import psycopg
+
+    parts = urllib.parse.urlsplit(base)
+    name = f"rr_bench_{os.getpid()}_{random.randrange(10**6)}"
+    admin = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parts._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:
@@ -147,8 +171,7 @@ def signed_sms_bodies(n: int) -> list[tuple[bytes, dict[str, str]]]:
 def bench_intake(quick: bool) -> dict[str, Any]:
     seconds = 5.0 if quick else 15.0
     threads = 16
-    with tempfile.TemporaryDirectory() as tmp:
-        database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(tmp) as database_url:
         env = bench_env(database_url)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
@@ -212,8 +235,7 @@ def bench_intake(quick: bool) -> dict[str, Any]:
 def bench_matching(quick: bool) -> dict[str, Any]:
     import django
 
-    with tempfile.TemporaryDirectory() as tmp:
-        database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(tmp) as database_url:
         os.environ.update(bench_env(database_url))
         django.setup()
         from django.core.management import call_command

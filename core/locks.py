@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
 from django.db import connection, transaction
@@ -41,3 +43,22 @@ def atomic_serialized(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return wrapper
 
     return decorate
+
+
+_sqlite_writer = threading.Lock()
+
+
+@contextlib.contextmanager
+def one_local_writer() -> Iterator[None]:
+    """On SQLite, let one thread of this process write at a time.
+
+    SQLite admits one writer; the others wait in its busy handler, which sleeps in
+    growing steps (up to 100 ms), so under a burst some requests wait seconds. Queuing
+    on a lock in the process hands the database over as soon as it is free. On
+    PostgreSQL this does nothing.
+    """
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with _sqlite_writer:
+        yield

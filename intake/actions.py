@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from core import audit, crypto, phones
 from core.areas import OutsideServiceArea, locate
 from core.geo import Point, find_coordinates
+from core.locks import one_local_writer
 from core.models import AuditAction
 from incidents.actions import file_new_report
 from intake import language
@@ -173,7 +174,7 @@ SALUTE_FIELDS = ("size", "activity", "location", "uniform", "time", "equipment")
 def submit_web_report(data: WebReport) -> Report:
     """Save a web report and group it; a repeated submission returns the first report."""
     try:
-        with transaction.atomic():
+        with one_local_writer(), transaction.atomic():
             return _create_web_report(data)
     except IntegrityError:
         existing = Report.objects.filter(submission_key=data.submission_key).first()

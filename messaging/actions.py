@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from core import audit, phones
 from core.i18n import default_language
+from core.locks import one_local_writer
 from core.models import AuditAction
 from messaging import router
 from messaging.models import InboundKind, InboundMessage, OutboxKind, OutboxMessage, OutboxStatus
@@ -47,7 +48,7 @@ def receive_sms(
     if not provider_sid or len(provider_sid) > 64:
         raise ValueError("A message needs the provider's message id.")
     try:
-        with transaction.atomic():
+        with one_local_writer(), transaction.atomic():
             return _store_and_route(
                 provider=provider,
                 provider_sid=provider_sid,
