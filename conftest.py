@@ -186,3 +186,16 @@ def live_asgi(transactional_db: None, settings: Any) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def twilio_api(settings: Any) -> Iterator[Any]:
+    """The twilio provider, with the real client pointed at a local stand-in."""
+    from messaging.providers.twilio.standin import TwilioStandIn
+
+    with TwilioStandIn(account_sid="ACtest", auth_token=TWILIO_TOKEN) as api:
+        settings.RR_SMS_PROVIDER = "twilio"
+        settings.TWILIO_API_BASE = api.url
+        settings.RR_SMS_FROM = "+15105550000"
+        settings.RR_SMS_RATE_PER_SECOND = 1000
+        yield api

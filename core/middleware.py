@@ -16,12 +16,16 @@ logger = logging.getLogger("rapidresponse.access")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 WEBHOOK_PREFIX = "/hooks/"
+FIELD_PREFIX = "/r/"
 PUBLIC_PREFIXES = ("/report", "/static/", "/healthz", "/hooks/")
 
 
 def body_limit_for(path: str) -> int:
     if path.startswith(WEBHOOK_PREFIX):
         return int(settings.RR_MAX_WEBHOOK_BODY_BYTES)
+    if path.startswith(FIELD_PREFIX):
+        # Responders upload photos and videos from the scene.
+        return int(settings.RR_MAX_UPLOAD_BYTES) * 4
     return int(settings.RR_MAX_BODY_BYTES)
 
 

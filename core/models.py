@@ -23,6 +23,11 @@ class AuditAction(models.TextChoices):
     REPORT_PHOTO_VIEWED = "report.photo_viewed", _("report photo viewed")
     REPORT_CONTACT_VIEWED = "report.contact_viewed", _("reporter contact viewed")
     SERVICE_AREA_LOADED = "service_area.loaded", _("service area loaded")
+    RESPONDER_SAVED = "responder.saved", _("responder saved")
+    RESPONDER_AVAILABILITY = "responder.availability", _("responder availability changed")
+    OFFERS_SENT = "offers.sent", _("offers sent to responders")
+    FIELD_REPORT_SAVED = "field_report.saved", _("field report saved")
+    EVIDENCE_VIEWED = "evidence.viewed", _("evidence viewed")
 
 
 class AuditEvent(models.Model):

@@ -9,6 +9,7 @@ closing, and console events commit in the order of their ids.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Max, Min
@@ -35,6 +36,26 @@ from intake.models import DISMISSED_TRIAGE, Report, ReportStatus, Triage
 
 class ActionRefused(ValueError):
     """The action cannot be done as asked; the message says why, for the dispatcher."""
+
+
+# Other apps add rules without incidents importing them: a verification gate returns a
+# reason to refuse "verified" (dispatch: not enough confirmations from the scene), a
+# status listener reacts to a change in the same transaction (dispatch: cancel offers).
+VerificationGate = Callable[[Incident], "str | None"]
+StatusListener = Callable[[Incident, str, str], None]
+_verification_gates: list[VerificationGate] = []
+_status_listeners: list[StatusListener] = []
+DECISIONS = frozenset({IncidentStatus.VERIFIED, IncidentStatus.UNVERIFIED, IncidentStatus.FALSE})
+
+
+def add_verification_gate(gate: VerificationGate) -> None:
+    if gate not in _verification_gates:
+        _verification_gates.append(gate)
+
+
+def add_status_listener(listener: StatusListener) -> None:
+    if listener not in _status_listeners:
+        _status_listeners.append(listener)
 
 
 def _actor(actor: Any) -> Any:
@@ -77,6 +98,8 @@ def _close_if_empty(incident: Incident, actor: Any, reason: str) -> None:
         previous = incident.status
         incident.status = IncidentStatus.CLOSED
         incident.closed_at = timezone.now()
+        for listener in _status_listeners:
+            listener(incident, previous, IncidentStatus.CLOSED)
         _timeline(
             incident,
             actor,
@@ -251,6 +274,8 @@ def merge_incidents(*, actor: Any, source: Incident, target: Incident, reason: s
     source.status = IncidentStatus.CLOSED
     source.closed_at = timezone.now()
     source.merged_into = target
+    for listener in _status_listeners:
+        listener(source, previous_status, IncidentStatus.CLOSED)
     _touch(source)
     source.save()
     _timeline(source, actor, TimelineKind.MERGED_INTO, other_incident=target, reason=reason)
@@ -284,11 +309,20 @@ def change_status(
     reason = _require_reason(reason)
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     incident.check_transition(status)
+    if status == IncidentStatus.VERIFIED:
+        for gate in _verification_gates:
+            refusal = gate(incident)
+            if refusal:
+                raise ActionRefused(refusal)
     previous = incident.status
     incident.status = status
     incident.closed_at = timezone.now() if status == IncidentStatus.CLOSED else None
+    if status in DECISIONS:
+        incident.decided_at = timezone.now()
     _touch(incident)
     incident.save()
+    for listener in _status_listeners:
+        listener(incident, previous, status)
     _timeline(
         incident, actor, TimelineKind.STATUS, from_value=previous, to_value=status, reason=reason
     )

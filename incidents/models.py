@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -93,6 +94,12 @@ class Incident(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
     )
+    # Dispatch: how many verifiers should go, and the response times the console shows.
+    verifiers_needed = models.PositiveSmallIntegerField(default=settings.RR_VERIFIERS_NEEDED)
+    first_offer_at = models.DateTimeField(null=True, blank=True)
+    first_accepted_at = models.DateTimeField(null=True, blank=True)
+    first_arrived_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -155,12 +162,32 @@ class Incident(models.Model):
         if status not in TRANSITIONS.get(self.status, frozenset()):
             raise IllegalTransition(self.status, status)
 
+    def minutes_since_opened(self, moment: datetime | None) -> int | None:
+        if moment is None:
+            return None
+        return max(0, round((moment - self.created_at).total_seconds() / 60))
+
+    @property
+    def response_times(self) -> list[tuple[str, int | None]]:
+        """Minutes from the incident opening to each step of the response."""
+        return [
+            (str(_("first offer")), self.minutes_since_opened(self.first_offer_at)),
+            (str(_("first acceptance")), self.minutes_since_opened(self.first_accepted_at)),
+            (str(_("arrival")), self.minutes_since_opened(self.first_arrived_at)),
+            (str(_("decision")), self.minutes_since_opened(self.decided_at)),
+        ]
+
     def allowed_statuses(self) -> list[IncidentStatus]:
         return [s for s in IncidentStatus if s in TRANSITIONS.get(self.status, frozenset())]
 
 
 class TimelineKind(models.TextChoices):
     OPENED = "opened", _("Opened")
+    OFFERED = "offered", _("Responders contacted")
+    ACCEPTED = "accepted", _("Responder accepted")
+    DECLINED = "declined", _("Responder declined")
+    ARRIVED = "arrived", _("Responder arrived")
+    FIELD_REPORT = "field_report", _("Field report")
     REPORT_ADDED = "report_added", _("Report added")
     REPORT_REMOVED = "report_removed", _("Report removed")
     MERGED_FROM = "merged_from", _("Merged another incident in")

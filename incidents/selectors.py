@@ -15,6 +15,7 @@ from core import crypto
 from core.fields import Sealed
 from core.geo import distance_meters
 from core.models import Neighbourhood
+from incidents import extensions
 from incidents.models import ConsoleEventKind, Incident, IncidentStatus, TimelineEntry
 from intake.models import Report, ReportStatus
 
@@ -37,6 +38,7 @@ def open_incidents() -> QuerySet[Incident]:
     back from one subquery each and ``with_summaries`` decrypts them.
     """
     latest = Report.objects.filter(incident=OuterRef("pk")).order_by("-observed_at", "-pk")
+    extra = {name: make() for name, make in extensions.row_annotations.items()}
     return (
         Incident.objects.exclude(status=IncidentStatus.CLOSED)
         .select_related("neighbourhood")
@@ -44,6 +46,7 @@ def open_incidents() -> QuerySet[Incident]:
             report_count=Count("reports"),
             latest_report_uuid=Subquery(latest.values("uuid")[:1]),
             latest_text_sealed=Subquery(latest.values("text")[:1]),
+            **extra,
         )
         .order_by("-updated_at", "-pk")
     )
@@ -143,7 +146,8 @@ def console_payloads(
                 payload: dict[str, Any] = {"id": object_id, "open": incident is not None}
                 if incident is not None:
                     payload["html"] = render_to_string(
-                        "incidents/console.html#incident-row", {"incident": incident}
+                        "incidents/console.html#incident-row",
+                        {"incident": incident, "row_templates": extensions.row_templates},
                     )
                     payload["point"] = incident_map_point(incident)
                 result[(ConsoleEventKind.INCIDENT, object_id)] = payload

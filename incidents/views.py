@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core import audit, crypto
 from core.areas import OutsideServiceArea, as_feature_collection
 from core.models import AuditAction
-from incidents import actions, live, selectors
+from incidents import actions, extensions, live, selectors
 from incidents.console import latest_event_id
 from incidents.forms import (
     LevelForm,
@@ -86,6 +86,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "map_config": _map_config(),
             "last_event_id": since,
             "stuck_messages": stuck_message_count(),
+            "row_templates": extensions.row_templates,
             "live_rows": incidents.number == 1,
             "live_unplaced": unplaced.number == 1,
         },
@@ -139,6 +140,10 @@ def _render_incident(
         "last_event_id": since,
         "triage_choices": Triage.choices,
         "live_refresh": _is_live_refresh(request),
+        "panels": [
+            {"template": panel.template, **panel.context(request, incident)}
+            for panel in extensions.panels
+        ],
     }
     return render(request, "incidents/incident_detail.html", context, status=status)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import IO
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -37,9 +38,14 @@ def clean_photo(upload: UploadedFile) -> CleanPhoto:
             _("The photo is larger than %(mb)d MB.")
             % {"mb": settings.RR_MAX_PHOTO_BYTES // (1024 * 1024)}
         )
+    return clean_image(upload)
+
+
+def clean_image(source: IO[bytes] | UploadedFile) -> CleanPhoto:
+    """The pixels of a JPEG, PNG or WebP image, re-encoded with no metadata at all."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(upload) as image:
+        with Image.open(source) as image:
             source_format = image.format or ""
             if source_format not in ACCEPTED_FORMATS:
                 raise InvalidPhoto(_("Send a JPEG, PNG or WebP photo."))

@@ -6,6 +6,9 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
+        from core import periodic
+        from messaging import outbox
         from messaging.handlers import register_carrier_keywords
 
         register_carrier_keywords()
+        periodic.register("messaging.outbox-sweep", 15, outbox.sweep)

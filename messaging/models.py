@@ -66,6 +66,8 @@ class InboundMessage(models.Model):
 
 class OutboxKind(models.TextChoices):
     REPLY = "reply", _("Reply")
+    OFFER = "offer", _("Offer to a responder")
+    NOTICE = "notice", _("Notice to a responder")
 
 
 class OutboxStatus(models.TextChoices):
@@ -75,6 +77,8 @@ class OutboxStatus(models.TextChoices):
     DELIVERED = "delivered", _("Delivered")
     UNDELIVERED = "undelivered", _("Undelivered")
     FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not sent: the number opted out")
+    EXPIRED = "expired", _("Not sent: too late to be useful")
 
 
 # Status only moves forward; a late or repeated callback never moves it back.
@@ -85,12 +89,19 @@ OUTBOX_STATUS_RANK = {
     OutboxStatus.DELIVERED: 3,
     OutboxStatus.UNDELIVERED: 3,
     OutboxStatus.FAILED: 3,
+    OutboxStatus.SKIPPED: 3,
+    OutboxStatus.EXPIRED: 3,
 }
+FINAL_STATUSES = frozenset(s for s, rank in OUTBOX_STATUS_RANK.items() if rank == 3)
 
 
 class OutboxMessage(models.Model):
-    """An outbound SMS. Replies to an inbound message travel in the webhook's answer
-    (TwiML), so they are recorded here already ``sent``."""
+    """An outbound SMS: a row here first, then the sender (messaging.outbox) hands it to
+    the provider and moves its status forward only.
+
+    Replies to an inbound message travel in the webhook's answer (TwiML), so they are
+    recorded here already ``sent``.
+    """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     provider = models.CharField(max_length=16)
@@ -103,8 +114,16 @@ class OutboxMessage(models.Model):
         max_length=12, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The sender takes due rows in order; a row it is sending carries a lease, and one
+    # whose lease ran out (a killed worker) is queued again by the sweep.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # After this moment the message is useless (an offer nobody can still take).
+    valid_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    error_code = models.CharField(max_length=16, blank=True)
     in_reply_to = models.OneToOneField(
         InboundMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="reply"
     )
@@ -112,7 +131,7 @@ class OutboxMessage(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["recipient_hash", "created_at"], name="outbox_recipient_idx"),
-            models.Index(fields=["status", "created_at"], name="outbox_status_idx"),
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx"),
         ]
 
     def __str__(self) -> str:

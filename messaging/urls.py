@@ -6,4 +6,5 @@ app_name = "messaging"
 
 urlpatterns = [
     path("twilio/sms", twilio_views.sms_webhook, name="twilio-sms"),
+    path("twilio/status", twilio_views.status_callback, name="twilio-status"),
 ]

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "messaging",
     "intake",
     "incidents",
+    "dispatch",
 ]
 
 MIDDLEWARE = [
@@ -286,6 +287,15 @@ RR_MATCH_DISTANCE_METERS = env_int("RR_MATCH_DISTANCE_METERS", 500)
 RR_MATCH_WINDOW_MINUTES = env_int("RR_MATCH_WINDOW_MINUTES", 60)
 RR_H3_RESOLUTION = env_int("RR_H3_RESOLUTION", 8)
 
+# Dispatch and verification.
+RR_VERIFIERS_NEEDED = env_int("RR_VERIFIERS_NEEDED", 2)
+RR_CONFIRMATIONS_REQUIRED = env_int("RR_CONFIRMATIONS_REQUIRED", 1)
+RR_OFFER_ESCALATE_MINUTES = env_int("RR_OFFER_ESCALATE_MINUTES", 10)
+RR_INCIDENT_IDLE_CLOSE_HOURS = env_int("RR_INCIDENT_IDLE_CLOSE_HOURS", 12)
+RR_FIELD_LINK_HOURS = env_int("RR_FIELD_LINK_HOURS", 12)
+RR_RESPONDER_LINK_HOURS = env_int("RR_RESPONDER_LINK_HOURS", 24)
+RR_MAX_UPLOAD_BYTES = env_int("RR_MAX_UPLOAD_BYTES", 60 * 1024 * 1024)
+
 # Messaging provider: "console" (offline, with the test phone page) or "twilio".
 # Development defaults to the console provider; a deployment must say which it uses, so
 # a production server never runs the test phone by accident.
@@ -294,6 +304,12 @@ if RR_SMS_PROVIDER not in {"console", "twilio"}:
     raise ImproperlyConfigured("RR_SMS_PROVIDER must be 'console' or 'twilio'.")
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+# Where outbound SMS come from: a phone number (+1...) or a Messaging Service SID (MG...).
+RR_SMS_FROM = os.environ.get("RR_SMS_FROM", os.environ.get("RR_HOTLINE_NUMBER", ""))
+# Tests and benchmarks point the real twilio client at a local stand-in of its API.
+TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "")
+# Messages per second the sending number or service is provisioned for.
+RR_SMS_RATE_PER_SECOND = float(os.environ.get("RR_SMS_RATE_PER_SECOND", "1"))
 if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and RR_PUBLIC_URL):
     raise ImproperlyConfigured(
         "The twilio provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and RR_PUBLIC_URL "

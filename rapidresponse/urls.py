@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.decorators.cache import cache_control
@@ -16,9 +15,10 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("console/", include("incidents.urls")),
+    path("dispatch/", include("dispatch.urls")),
+    path("r/", include("dispatch.field_urls")),
     path("report/", include("intake.urls")),
     path("hooks/", include("messaging.urls")),
+    # Answers 404 unless the console provider is active (see its views).
+    path("test-phone/", include("messaging.providers.console.urls")),
 ]
-
-if settings.RR_SMS_PROVIDER == "console":
-    urlpatterns.append(path("test-phone/", include("messaging.providers.console.urls")))

@@ -18,7 +18,9 @@ from django.utils import timezone
 from accounts.models import Role, User
 from core.areas import load_service_area, parse_geojson
 from core.geo import Point
-from core.models import ServiceArea
+from core.models import Neighbourhood, ServiceArea
+from dispatch import actions as dispatch_actions
+from dispatch.models import Finding, Responder
 from incidents import actions as incident_actions
 from incidents.models import IncidentStatus, Level
 from intake import actions as intake_actions
@@ -113,11 +115,22 @@ class Command(BaseCommand):
         )
         sms("+15105550121", "ICE at International and 35th 37.7768,-122.2262 they took someone")
         assert raid.incident is not None  # noqa: S101 - demo data invariant
-        incident_actions.change_status(
-            actor=dispatcher,
-            incident=raid.incident,
-            status=IncidentStatus.VERIFYING,
-            reason="Two verifiers sent.",
+        team = self._responders()
+        offers = dispatch_actions.send_offers(
+            actor=dispatcher, incident=raid.incident, responders=[team["Vero"], team["Marisol"]]
+        )
+        for offer in offers:
+            dispatch_actions.answer_offer(offer=offer, accept=True)
+        dispatch_actions.save_field_report(
+            offer=offers[0],
+            data=dispatch_actions.FieldData(
+                finding=Finding.VERIFIED,
+                agencies="ICE ERO",
+                officers=6,
+                vehicles=2,
+                detentions=1,
+                salute={"activity": "One man put into the grey SUV at 3:52 pm."},
+            ),
         )
         incident_actions.change_level(
             actor=dispatcher, incident=raid.incident, level=Level.RED, reason="Arrest seen."
@@ -138,11 +151,17 @@ class Command(BaseCommand):
             50,
         )
         assert rumour.incident is not None  # noqa: S101
-        incident_actions.change_status(
-            actor=dispatcher,
-            incident=rumour.incident,
-            status=IncidentStatus.VERIFYING,
-            reason="Verifier nearby.",
+        [check] = dispatch_actions.send_offers(
+            actor=dispatcher, incident=rumour.incident, responders=[team["Tomás"]]
+        )
+        dispatch_actions.answer_offer(offer=check, accept=True)
+        dispatch_actions.save_field_report(
+            offer=check,
+            data=dispatch_actions.FieldData(
+                finding=Finding.FALSE,
+                agencies="AC Transit fare inspectors",
+                notes="Fare inspectors checking tickets on the 1 bus. No immigration agents.",
+            ),
         )
         incident_actions.change_level(
             actor=dispatcher,
@@ -168,11 +187,8 @@ class Command(BaseCommand):
             equipment="white vans",
         )
         assert downtown.incident is not None  # noqa: S101
-        incident_actions.change_status(
-            actor=dispatcher,
-            incident=downtown.incident,
-            status=IncidentStatus.VERIFYING,
-            reason="Asked the courthouse watch team to look.",
+        dispatch_actions.send_offers(
+            actor=dispatcher, incident=downtown.incident, responders=[team["Kim"], team["Jamal"]]
         )
 
         # Eastlake: new, not yet looked at.
@@ -189,9 +205,50 @@ class Command(BaseCommand):
         sms("+15105550163", "agents knocking on doors on my street right now")
         sms("+15105550184", "HELP")
 
+    def _responders(self) -> dict[str, Responder]:
+        """Volunteers with home areas; some available, one sharing a location."""
+        hoods = {h.name: h for h in Neighbourhood.objects.all()}
+        people = [
+            (
+                "Vero",
+                "+15105550301",
+                ["verifier", "legal_observer"],
+                ["es", "en"],
+                "Fruitvale",
+                True,
+            ),
+            ("Marisol", "+15105550302", ["verifier"], ["es"], "San Antonio", True),
+            ("Tomás", "+15105550303", ["verifier"], ["es", "en"], "San Antonio", True),
+            ("Kim", "+15105550304", ["verifier", "accompaniment"], ["en", "ko"], "Downtown", True),
+            ("Jamal", "+15105550305", ["legal_observer"], ["en"], "West Oakland", True),
+            ("Rosa", "+15105550306", ["verifier"], ["es"], "Eastlake", True),
+            ("Lena", "+15105550307", ["attorney"], ["en", "es"], "Downtown", False),
+        ]
+        team = {}
+        for name, phone, roles, languages, hood, available in people:
+            person = dispatch_actions.save_responder(
+                actor=None,
+                data=dispatch_actions.ResponderData(
+                    name=name,
+                    phone=phone,
+                    roles=roles,
+                    languages=languages,
+                    home_neighbourhood=hoods.get(hood),
+                ),
+            )
+            if available:
+                dispatch_actions.set_availability(responder=person, available=True)
+            team[name] = person
+        dispatch_actions.share_location(responder=team["Rosa"], point=Point(37.7990, -122.2480))
+        return team
+
     def _print_logins(self) -> None:
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD})"))
         for username, _first, _last, role in DEMO_USERS:
             self.stdout.write(f"  {username:<12} {Role(role).label}")
+        self.stdout.write(
+            "Responders answer offers from the test phone: text as +15105550301 (Vero), "
+            "+15105550304 (Kim) or +15105550305 (Jamal)."
+        )
         self.stdout.write("")

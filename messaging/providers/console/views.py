@@ -1,16 +1,19 @@
 """The test phone: text the hotline as any number and read the replies, offline.
 
-Only mounted while the console provider is active (see rapidresponse/urls.py)."""
+It exists only while the console provider is active: with Twilio every page is a 404."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
@@ -21,6 +24,18 @@ from messaging.selectors import conversation_with
 
 PROVIDER = "console"
 SESSION_KEY = "test_phone_number"
+
+View = Callable[..., HttpResponse]
+
+
+def console_provider_only(view: View) -> View:
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.RR_SMS_PROVIDER != PROVIDER:
+            raise Http404("The test phone exists only with the console provider.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 class TestMessageForm(forms.Form):
@@ -62,6 +77,7 @@ def _context(request: HttpRequest, form: TestMessageForm | None = None) -> dict[
     }
 
 
+@console_provider_only
 @login_required
 @permission_required("messaging.use_test_phone", raise_exception=True)
 @require_http_methods(["GET", "POST"])
@@ -83,6 +99,7 @@ def test_phone(request: HttpRequest) -> HttpResponse:
     return render(request, "messaging/test_phone.html", _context(request))
 
 
+@console_provider_only
 @login_required
 @permission_required("messaging.use_test_phone", raise_exception=True)
 def conversation(request: HttpRequest) -> HttpResponse:
@@ -90,6 +107,7 @@ def conversation(request: HttpRequest) -> HttpResponse:
     return render(request, "messaging/test_phone.html#conversation", _context(request))
 
 
+@console_provider_only
 @login_required
 @permission_required("messaging.use_test_phone", raise_exception=True)
 @require_http_methods(["POST"])

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from twilio.twiml.messaging_response import MessagingResponse
 
 from messaging.actions import receive_sms
+from messaging.outbox import record_status
 from messaging.providers.twilio import signature
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,24 @@ def twiml(reply: str) -> HttpResponse:
 
 def _plain(status: int, text: str) -> HttpResponse:
     return HttpResponse(text + "\n", status=status, content_type="text/plain")
+
+
+# Twilio cannot send a CSRF token; the request signature is what authenticates it.
+@csrf_exempt
+@require_POST
+def status_callback(request: HttpRequest) -> HttpResponse:
+    """Delivery status of a message we sent: validated, idempotent, forward only."""
+    if not signature.is_valid(request):
+        logger.warning("Rejected a status callback with a missing or invalid signature.")
+        return _plain(403, "Invalid signature.")
+    sid = request.POST.get("MessageSid") or request.POST.get("SmsSid") or ""
+    status = request.POST.get("MessageStatus") or request.POST.get("SmsStatus") or ""
+    if not sid or not status or len(sid) > 64:
+        return _plain(400, "MessageSid and MessageStatus are required.")
+    record_status(
+        provider_sid=sid, status=status, error_code=request.POST.get("ErrorCode", "")[:16]
+    )
+    return HttpResponse(status=204)
 
 
 # Twilio cannot send a CSRF token; the request signature is what authenticates it.

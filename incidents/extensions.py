@@ -1,0 +1,43 @@
+"""How other apps add to the console without incidents importing them.
+
+- ``panels``: sections on the incident page (dispatch: offers, responders, field
+  reports). Each has a template and a function giving its context.
+- ``row_annotations``: extra columns for the console's incident query, so a row can
+  show them without a query per row; ``row_templates`` render them in the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+from incidents.models import Incident
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    template: str
+    context: Callable[[HttpRequest, Incident], dict[str, Any]]
+
+
+panels: list[Panel] = []
+row_annotations: dict[str, Callable[[], Any]] = {}
+row_templates: list[str] = []
+
+
+def add_panel(panel: Panel) -> None:
+    if all(p.name != panel.name for p in panels):
+        panels.append(panel)
+
+
+def add_row_annotation(name: str, expression: Callable[[], Any]) -> None:
+    row_annotations[name] = expression
+
+
+def add_row_template(template: str) -> None:
+    if template not in row_templates:
+        row_templates.append(template)

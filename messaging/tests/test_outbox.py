@@ -1,0 +1,222 @@
+"""The outbox: rows first, then sends that move forward only, at the configured rate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.django import TestCase
+
+from conftest import committed, post_twilio
+from core import phones
+from messaging import outbox
+from messaging.models import OptOut, OutboxKind, OutboxMessage, OutboxStatus
+
+TO = "+15105550177"
+
+
+def queue(**kwargs: Any) -> OutboxMessage:
+    return outbox.queue_sms(
+        to=kwargs.pop("to", TO),
+        body=kwargs.pop("body", "Verify a report near 35th Ave. Reply YES 4821"),
+        language="en",
+        kind=OutboxKind.OFFER,
+        **kwargs,
+    )
+
+
+@pytest.mark.django_db
+def test_the_console_provider_marks_messages_sent() -> None:
+    message = queue()
+    assert outbox.send_due() == 1
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENT
+    assert (message.provider_sid or "").startswith("CON")
+
+
+@pytest.mark.django_db
+def test_queueing_wakes_the_sender_after_commit() -> None:
+    with committed():
+        message = queue()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_transaction_sends_nothing() -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        queue()
+        raise RuntimeError("the action failed")
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_opted_out_numbers_are_skipped_and_recorded() -> None:
+    OptOut.objects.create(phone_hash=phones.phone_hash(TO))
+    message = queue()
+    assert message.status == OutboxStatus.SKIPPED
+    assert outbox.send_due() == 0
+
+
+@pytest.mark.django_db
+def test_twilio_sends_through_the_real_client(twilio_api: Any) -> None:
+    message = queue()
+    outbox.send_due()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENT
+    [sent] = twilio_api.messages
+    assert (sent.to, sent.sender) == (TO, "+15105550000")
+    assert message.provider_sid == sent.sid
+
+
+@pytest.mark.django_db
+def test_a_rate_limit_or_outage_is_retried_later(twilio_api: Any) -> None:
+    twilio_api.fail_next(1, status=429, code=20429)
+    twilio_api.fail_next(1, status=503, code=20503)
+    message = queue()
+    outbox.send_due()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.QUEUED and message.error_code == "20429"
+    assert outbox.send_due() == 0  # not due yet
+    OutboxMessage.objects.update(next_attempt_at=timezone.now())
+    outbox.send_due()
+    OutboxMessage.objects.update(next_attempt_at=timezone.now())
+    outbox.send_due()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENT and message.attempts == 3
+    assert len(twilio_api.messages) == 1
+
+
+@pytest.mark.django_db
+def test_an_unsubscribed_recipient_is_marked_opted_out(twilio_api: Any) -> None:
+    twilio_api.fail_next(1, status=400, code=21610)
+    message = queue()
+    outbox.send_due()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SKIPPED
+    assert OptOut.objects.filter(phone_hash=phones.phone_hash(TO)).exists()
+
+
+@pytest.mark.django_db
+def test_a_permanent_error_fails_once(twilio_api: Any) -> None:
+    twilio_api.fail_next(1, status=400, code=21211)
+    message = queue()
+    outbox.send_due()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.FAILED and message.error_code == "21211"
+
+
+@pytest.mark.django_db
+def test_a_message_past_its_validity_is_not_sent(twilio_api: Any) -> None:
+    message = queue(valid_until=timezone.now() - timedelta(seconds=1))
+    outbox.send_due()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.EXPIRED
+    assert twilio_api.messages == []
+
+
+@pytest.mark.django_db
+def test_a_dead_senders_lease_is_released() -> None:
+    message = queue()
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status=OutboxStatus.SENDING, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert outbox.release_expired_leases() == 1
+    outbox.send_due()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENT
+
+
+@pytest.mark.django_db
+def test_sends_are_paced_at_the_configured_rate(settings: Any) -> None:
+    import time
+
+    settings.RR_SMS_RATE_PER_SECOND = 20
+    for i in range(10):
+        queue(to=f"+1510555{100 + i:04d}")
+    started = time.monotonic()
+    assert outbox.send_due() == 10
+    elapsed = time.monotonic() - started
+    assert elapsed >= 9 / 20 * 0.95
+
+
+def status_post(client: Client, sid: str, status: str, **extra: str) -> Any:
+    return post_twilio(
+        client,
+        "/hooks/twilio/status",
+        {"MessageSid": sid, "MessageStatus": status, "AccountSid": "ACtest", **extra},
+    )
+
+
+@pytest.mark.django_db
+def test_status_callbacks_are_signed_and_move_forward_only(client: Client, twilio_api: Any) -> None:
+    message = queue()
+    outbox.send_due()
+    message.refresh_from_db()
+    sid = message.provider_sid
+    assert sid
+    assert (
+        client.post(
+            "/hooks/twilio/status", {"MessageSid": sid, "MessageStatus": "delivered"}
+        ).status_code
+        == 403
+    )
+    assert status_post(client, sid, "delivered").status_code == 204
+    assert status_post(client, sid, "sent").status_code == 204  # late, older
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.DELIVERED
+    assert status_post(client, "", "delivered").status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_21610_callback_opts_the_number_out(client: Client, twilio_api: Any) -> None:
+    message = queue()
+    outbox.send_due()
+    message.refresh_from_db()
+    status_post(client, str(message.provider_sid), "failed", ErrorCode="21610")
+    assert OptOut.objects.filter(phone_hash=message.recipient_hash).exists()
+
+
+RANK = {"sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
+
+
+class CallbackOrder(TestCase):
+    @settings(max_examples=40, deadline=None)
+    @given(
+        st.lists(
+            st.sampled_from(["queued", "sending", "sent", "delivered", "undelivered", "failed"]),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    def test_any_order_of_callbacks_ends_in_the_first_final_state(
+        self, statuses: list[str]
+    ) -> None:
+        message = OutboxMessage.objects.create(
+            provider="twilio",
+            kind=OutboxKind.OFFER,
+            recipient=TO,
+            recipient_hash=phones.phone_hash(TO),
+            body="x",
+            language="en",
+            status=OutboxStatus.SENT,
+            provider_sid=f"SM{message_counter()}",
+        )
+        for status in statuses:
+            outbox.record_status(provider_sid=str(message.provider_sid), status=status)
+        message.refresh_from_db()
+        finals = [s for s in statuses if s in {"delivered", "undelivered", "failed"}]
+        assert message.status == (finals[0] if finals else "sent")
+
+
+_counter = iter(range(10**9))
+
+
+def message_counter() -> int:
+    return next(_counter)
