@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
@@ -24,9 +25,8 @@ def serialize(name: str) -> None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("serialize() must be called inside transaction.atomic().")
     if connection.vendor == "postgresql":
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(name)])
 
 
 def atomic_serialized(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -62,3 +62,40 @@ def one_local_writer() -> Iterator[None]:
         return
     with _sqlite_writer:
         yield
+
+
+@contextlib.contextmanager
+def exclusive(name: str, *, ttl_seconds: float) -> Iterator[bool]:
+    """Try to become the only holder of ``name`` across processes; yields whether it
+    worked. Never waits.
+
+    PostgreSQL: a session-level advisory lock (released at the end, or if the
+    connection dies). Otherwise a cache entry that expires after ``ttl_seconds``: exact
+    across processes with Redis, per process with the local memory cache.
+    """
+    if connection.vendor == "postgresql":
+        key = _lock_key(name)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            acquired = bool(cursor.fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        return
+    from django.core.cache import cache
+
+    token = uuid.uuid4().hex
+    cache_key = f"exclusive:{name}"
+    acquired = bool(cache.add(cache_key, token, timeout=max(1, int(ttl_seconds))))
+    try:
+        yield acquired
+    finally:
+        if acquired and cache.get(cache_key) == token:
+            cache.delete(cache_key)
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)

@@ -16,16 +16,27 @@ logger = logging.getLogger("rapidresponse.access")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 WEBHOOK_PREFIX = "/hooks/"
-FIELD_PREFIX = "/r/"
 PUBLIC_PREFIXES = ("/report", "/static/", "/healthz", "/hooks/")
+
+
+# Paths that may carry more than RR_MAX_BODY_BYTES say so here (dispatch: a responder's
+# valid field link, for photos and videos). A rule returns a limit or None.
+LargeBodyRule = Callable[[str], "int | None"]
+large_body_rules: list[LargeBodyRule] = []
+
+
+def allow_large_bodies(rule: LargeBodyRule) -> None:
+    if rule not in large_body_rules:
+        large_body_rules.append(rule)
 
 
 def body_limit_for(path: str) -> int:
     if path.startswith(WEBHOOK_PREFIX):
         return int(settings.RR_MAX_WEBHOOK_BODY_BYTES)
-    if path.startswith(FIELD_PREFIX):
-        # Responders upload photos and videos from the scene.
-        return int(settings.RR_MAX_UPLOAD_BYTES) * 4
+    for rule in large_body_rules:
+        limit = rule(path)
+        if limit:
+            return limit
     return int(settings.RR_MAX_BODY_BYTES)
 
 
@@ -55,8 +66,9 @@ class RequestSizeLimitMiddleware:
 
 
 class AccessLogMiddleware:
-    """One line per request: method, path, status, duration. Never the client address
-    or the query string (which can carry numbers or names)."""
+    """One line per request: method, route pattern, status, duration. Never the client
+    address, the query string or the concrete path (which can carry numbers, names,
+    signed links)."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
@@ -65,10 +77,13 @@ class AccessLogMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         if not request.path.startswith("/static/"):
+            # The route, not the path: paths carry signed tokens and record ids.
+            match = getattr(request, "resolver_match", None)
+            where = f"/{match.route}" if match is not None and match.route else "[unmatched]"
             logger.info(
                 "%s %s %s %.1fms",
                 request.method,
-                request.path,
+                where,
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
             )

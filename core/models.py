@@ -24,6 +24,7 @@ class AuditAction(models.TextChoices):
     REPORT_CONTACT_VIEWED = "report.contact_viewed", _("reporter contact viewed")
     SERVICE_AREA_LOADED = "service_area.loaded", _("service area loaded")
     RESPONDER_SAVED = "responder.saved", _("responder saved")
+    RESPONDER_VIEWED = "responder.viewed", _("responder viewed")
     RESPONDER_AVAILABILITY = "responder.availability", _("responder availability changed")
     OFFERS_SENT = "offers.sent", _("offers sent to responders")
     FIELD_REPORT_SAVED = "field_report.saved", _("field report saved")

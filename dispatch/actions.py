@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -50,7 +50,10 @@ from incidents import console
 from incidents.console import INCIDENTS_LOCK
 from incidents.models import ConsoleEventKind, Incident, IncidentStatus, TimelineEntry, TimelineKind
 from messaging.models import OutboxKind
-from messaging.outbox import queue_sms
+from messaging.outbox import expire_queued, queue_sms
+
+if TYPE_CHECKING:
+    from dispatch.evidence import SealedEvidence
 
 ActionRefused = incident_actions.ActionRefused
 
@@ -155,11 +158,17 @@ def set_availability(*, responder: Responder, available: bool) -> Responder:
     responder = Responder.objects.select_for_update().get(pk=responder.pk)
     if not responder.active:
         raise ActionRefused(_("This responder is not active."))
+    now = timezone.now()
     if available:
         responder.available = True
-        responder.available_changed_at = timezone.now()
+        responder.available_changed_at = now
+        responder.off_until = None
     else:
         _make_unavailable(responder)
+        # OFF during a shift holds until that shift ends.
+        current = responder.shifts.filter(starts_at__lte=now, ends_at__gt=now).order_by("-ends_at")
+        ending = current.values_list("ends_at", flat=True).first()
+        responder.off_until = ending
     _relocate(responder)
     responder.save()
     audit.record(
@@ -274,7 +283,12 @@ def run_import(job_id: int) -> ResponderImport:
                 ],
             )
             return ResponderImport.objects.get(pk=job.pk)
-        records = list(reader)
+        # (line where the row starts, row): a quoted field may span several lines.
+        records = []
+        line = reader.line_num + 1
+        for row in reader:
+            records.append((line, row))
+            line = reader.line_num + 1
         if len(records) > MAX_IMPORT_ROWS:
             _progress(
                 job,
@@ -307,10 +321,21 @@ def run_import(job_id: int) -> ResponderImport:
         _progress(
             job, status=ImportStatus.FAILED, content="", errors=[{"line": 0, "reason": str(exc)}]
         )
+    except Exception:
+        # Whatever went wrong, the uploaded names and numbers must not stay behind.
+        _progress(
+            job,
+            status=ImportStatus.FAILED,
+            content="",
+            errors=[{"line": 0, "reason": str(_("The import failed; nothing was imported."))}],
+        )
+        raise
     return ResponderImport.objects.get(pk=job.pk)
 
 
-def _check_rows(job: ResponderImport, records: list[dict[str, str | None]]) -> CheckedRows:
+def _check_rows(
+    job: ResponderImport, records: list[tuple[int, dict[str, str | None]]]
+) -> CheckedRows:
     hoods = {h.slug: h for h in Neighbourhood.objects.all()}
     hoods.update({h.name.lower(): h for h in hoods.values()})
     existing = set(Responder.objects.values_list("phone_hash", flat=True))
@@ -318,8 +343,7 @@ def _check_rows(job: ResponderImport, records: list[dict[str, str | None]]) -> C
     result = CheckedRows()
     roles_by_name = {r.value: r.value for r in ResponderRole}
     roles_by_name.update({str(r.label).lower(): r.value for r in ResponderRole})
-    for index, raw in enumerate(records):
-        line = index + 2  # the header is line 1
+    for index, (line, raw) in enumerate(records):
         record = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k}
         problems = []
         try:
@@ -371,11 +395,17 @@ def _check_rows(job: ResponderImport, records: list[dict[str, str | None]]) -> C
 # Offers
 
 
+CODE_REUSE_AFTER = timedelta(days=7)
+
+
 def _new_code(responder: Responder) -> str:
+    """Four digits no open offer of this responder uses, nor any offer of the past
+    week, so a late reply to an old offer cannot land on a new one."""
+    recent = Q(status__in=OPEN_OFFER_STATUSES) | Q(
+        offered_at__gte=timezone.now() - CODE_REUSE_AFTER
+    )
     taken = set(
-        Offer.objects.filter(responder=responder, status__in=OPEN_OFFER_STATUSES).values_list(
-            "code", flat=True
-        )
+        Offer.objects.filter(responder=responder).filter(recent).values_list("code", flat=True)
     )
     while True:
         code = f"{secrets.randbelow(9000) + 1000}"
@@ -437,11 +467,23 @@ def send_offers(*, actor: Any, incident: Incident, responders: list[Responder]) 
     summary = _summary(incident)
     point = incident.point
     offers = []
+    from dispatch.matching import available_responders
+
+    reachable = set(
+        available_responders()
+        .filter(pk__in=[r.pk for r in responders])
+        .values_list("pk", flat=True)
+    )
     for responder in responders:
         if responder.pk in already:
             continue
         if not responder.active:
             raise ActionRefused(_("An inactive responder cannot be sent."))
+        if responder.pk not in reachable:
+            raise ActionRefused(
+                _("%(name)s is no longer available. Reload the page for the current list.")
+                % {"name": responder.name}
+            )
         spot = responder.point
         offer = Offer.objects.create(
             incident=incident,
@@ -452,17 +494,19 @@ def send_offers(*, actor: Any, incident: Incident, responders: list[Responder]) 
         )
         language = responder_language(responder)
         with translation.override(language):
-            queue_sms(
+            offer.sms = queue_sms(
                 to=responder.phone,
                 body=_offer_text(offer, incident, summary),
                 language=language,
                 kind=OutboxKind.OFFER,
+                valid_until=timezone.now() + OFFER_SMS_VALIDITY,
             )
+        offer.save(update_fields=["sms"])
         offers.append(offer)
     if not offers:
         raise ActionRefused(_("Those responders already have this offer."))
     now = timezone.now()
-    updates: dict[str, Any] = {}
+    updates: dict[str, Any] = {"escalated_at": None}
     if incident.first_offer_at is None:
         updates["first_offer_at"] = now
     _touch(incident, **updates)
@@ -477,6 +521,11 @@ def send_offers(*, actor: Any, incident: Incident, responders: list[Responder]) 
     audit.record(actor=actor, action=AuditAction.OFFERS_SENT, target=incident, count=len(offers))
     console.publish(ConsoleEventKind.INCIDENT, incident.uuid)
     return offers
+
+
+# An offer SMS that could not go out within this time is dropped: the console will
+# have moved on (escalated, covered) by then.
+OFFER_SMS_VALIDITY = timedelta(minutes=30)
 
 
 def _distance(a: Point, b: Point) -> float:
@@ -501,14 +550,22 @@ def _cover_if_enough(incident: Incident) -> None:
     accepted = Offer.objects.filter(incident=incident, status=OfferStatus.ACCEPTED).count()
     if accepted < incident.verifiers_needed:
         return
+    _stand_down(incident, OfferStatus.COVERED)
+
+
+def _stand_down(incident: Incident, status: OfferStatus) -> None:
+    """Offers nobody answered are no longer needed: withdraw the SMS that have not gone
+    out yet, and tell those who got one."""
     waiting = list(
         Offer.objects.filter(incident=incident, status=OfferStatus.OFFERED).select_related(
-            "responder"
+            "responder", "sms"
         )
     )
     for offer in waiting:
-        offer.status = OfferStatus.COVERED
+        offer.status = status
         offer.save(update_fields=["status"])
+        if offer.sms is not None and expire_queued([offer.sms]):
+            continue  # the offer never reached them
         language = responder_language(offer.responder)
         with translation.override(language):
             queue_sms(
@@ -517,6 +574,7 @@ def _cover_if_enough(incident: Incident) -> None:
                 % {"network": settings.RR_NETWORK_NAME, "code": offer.code},
                 language=language,
                 kind=OutboxKind.NOTICE,
+                valid_until=timezone.now() + OFFER_SMS_VALIDITY,
             )
 
 
@@ -538,6 +596,20 @@ def answer_offer(*, offer: Offer, accept: bool) -> Answer:
                 _("You already accepted offer %(code)s. Report here: %(link)s")
                 % {"code": offer.code, "link": links.offer_link(offer)},
                 changed=False,
+            )
+        if offer.status == OfferStatus.ACCEPTED and not accept:
+            return _withdraw(offer)
+        if offer.status == OfferStatus.OFFERED and incident.status not in {
+            IncidentStatus.NEW,
+            IncidentStatus.VERIFYING,
+            IncidentStatus.UNVERIFIED,
+        }:
+            offer.status = OfferStatus.COVERED
+            offer.save(update_fields=["status"])
+            return Answer(
+                _("Offer %(code)s is no longer needed: the report was already checked. Thank you.")
+                % {"code": offer.code},
+                changed=True,
             )
         if offer.status != OfferStatus.OFFERED:
             return Answer(
@@ -567,6 +639,29 @@ def answer_offer(*, offer: Offer, accept: bool) -> Answer:
             reply = _("Thank you, offer %(code)s passed.") % {"code": offer.code}
         console.publish(ConsoleEventKind.INCIDENT, incident.uuid)
         return Answer(reply, changed=True)
+
+
+def _withdraw(offer: Offer) -> Answer:
+    """A responder who accepted can no longer go: the incident needs someone else."""
+    offer.status = OfferStatus.WITHDRAWN
+    offer.answered_at = timezone.now()
+    offer.save(update_fields=["status", "answered_at"])
+    _touch(offer.incident, escalated_at=None)
+    _timeline(offer.incident, TimelineKind.DECLINED, reason=offer.code)
+    console.publish(ConsoleEventKind.INCIDENT, offer.incident.uuid)
+    return Answer(
+        _("Understood, you are no longer going to %(code)s. Thank you.") % {"code": offer.code},
+        changed=True,
+    )
+
+
+@atomic_serialized(INCIDENTS_LOCK)
+def withdraw(*, offer: Offer) -> Answer:
+    offer = Offer.objects.select_related("responder", "incident").get(pk=offer.pk)
+    if offer.status != OfferStatus.ACCEPTED:
+        raise ActionRefused(_("Only an accepted offer can be withdrawn."))
+    with translation.override(responder_language(offer.responder)):
+        return _withdraw(offer)
 
 
 @atomic_serialized(INCIDENTS_LOCK)
@@ -611,9 +706,10 @@ class StoredUpload:
 
 @atomic_serialized(INCIDENTS_LOCK)
 def save_field_report(
-    *, offer: Offer, data: FieldData, uploads: Sequence[StoredUpload] = ()
+    *, offer: Offer, data: FieldData, uploads: Sequence[SealedEvidence] = ()
 ) -> FieldReport:
-    """Create or update the responder's field report, with any new evidence."""
+    """Create or update the responder's field report, with any new evidence (already
+    sealed by dispatch.evidence.seal, outside this transaction and its lock)."""
     from dispatch import evidence as evidence_store
 
     offer = Offer.objects.select_related("incident", "responder").get(pk=offer.pk)
@@ -639,8 +735,8 @@ def save_field_report(
             setattr(report, name, value)
     report.updated_at = timezone.now()
     report.save()
-    for upload in uploads:
-        evidence_store.store(report=report, responder=offer.responder, upload=upload)
+    for sealed in uploads:
+        evidence_store.record(report=report, responder=offer.responder, sealed=sealed)
     if offer.arrived_at is None and (data.finding or uploads):
         mark_arrived(offer=offer)
     if created or report.finding != previous or uploads:
@@ -685,12 +781,83 @@ def verification_gate(incident: Incident) -> str | None:
 
 
 def on_status_change(incident: Incident, previous: str, status: str) -> None:
-    """Registered with incidents.actions: closing an incident cancels its open offers."""
-    if status != IncidentStatus.CLOSED:
-        return
-    Offer.objects.filter(incident=incident, status=OfferStatus.OFFERED).update(
-        status=OfferStatus.CANCELLED
+    """Registered with incidents.actions. A decision makes unanswered offers unneeded;
+    closing also ends the accepted ones, which frees their codes."""
+    if status in {IncidentStatus.VERIFIED, IncidentStatus.FALSE, IncidentStatus.CLOSED}:
+        _stand_down(
+            incident,
+            OfferStatus.CANCELLED if status == IncidentStatus.CLOSED else OfferStatus.COVERED,
+        )
+    if status == IncidentStatus.CLOSED:
+        Offer.objects.filter(incident=incident, status=OfferStatus.ACCEPTED).update(
+            status=OfferStatus.DONE
+        )
+
+
+def on_merge(source: Incident, target: Incident) -> None:
+    """Registered with incidents.actions: offers follow their reports into the incident
+    they were merged into, unless that responder already has an offer there."""
+    there = set(Offer.objects.filter(incident=target).values_list("responder_id", flat=True))
+    Offer.objects.filter(incident=source).exclude(responder_id__in=there).update(incident=target)
+
+
+SHARED_LOCATION_HOURS = 8
+
+
+def forget_old_locations(*, now: Any = None) -> int:
+    """Periodic: a shared location older than SHARED_LOCATION_HOURS is forgotten."""
+    moment = now or timezone.now()
+    stale = Responder.objects.filter(
+        shared_at__lt=moment - timedelta(hours=SHARED_LOCATION_HOURS)
+    ).select_related("home_neighbourhood")
+    count = 0
+    for responder in stale:
+        responder.shared_lat = responder.shared_lng = responder.shared_at = None
+        _relocate(responder)
+        responder.save(
+            update_fields=[
+                "shared_lat",
+                "shared_lng",
+                "shared_at",
+                "lat",
+                "lng",
+                "h3_cell",
+                "h3_coarse",
+            ]
+        )
+        count += 1
+    return count
+
+
+def announce_escalations(*, now: Any = None) -> int:
+    """Periodic: when offers have gone unanswered for RR_OFFER_ESCALATE_MINUTES and not
+    enough responders accepted, say so once on the timeline and the live console."""
+    from dispatch.selectors import accepted_count, last_offer_at
+
+    moment = now or timezone.now()
+    cutoff = moment - timedelta(minutes=settings.RR_OFFER_ESCALATE_MINUTES)
+    due = list(
+        Incident.objects.filter(
+            status__in=[IncidentStatus.NEW, IncidentStatus.VERIFYING, IncidentStatus.UNVERIFIED],
+            escalated_at__isnull=True,
+            first_offer_at__isnull=False,
+        )
+        .annotate(accepted=accepted_count(), last_offer=last_offer_at())
+        .filter(last_offer__lt=cutoff)
+        .values_list("pk", "accepted", "verifiers_needed")[:200]
     )
+    announced = 0
+    for pk, accepted, needed in due:
+        if accepted >= needed:
+            continue
+        with transaction.atomic():
+            serialize(INCIDENTS_LOCK)
+            incident = Incident.objects.get(pk=pk)
+            Incident.objects.filter(pk=pk).update(escalated_at=moment)
+            _timeline(incident, TimelineKind.ESCALATED, to_value=f"{accepted}/{needed}")
+            console.publish(ConsoleEventKind.INCIDENT, incident.uuid)
+        announced += 1
+    return announced
 
 
 def close_idle_incidents(*, now: Any = None) -> int:

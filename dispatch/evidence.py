@@ -16,9 +16,13 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import UnidentifiedImageError
 
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 VIDEO_BRANDS = {b"ftyp"}
 METADATA_BOXES = {b"udta", b"meta", b"uuid"}
 CONTAINERS = {b"moov", b"trak"}
+MAX_DEPTH = 8
 
 
 class InvalidEvidence(ValueError):
@@ -70,15 +75,43 @@ def strip_video_metadata(data: bytes) -> bytes:
         buffer[offset + 4 : offset + 8] = b"free"
         buffer[offset + header : offset + size] = bytes(size - header)
 
-    def walk(start: int, end: int) -> None:
+    def walk(start: int, end: int, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise InvalidEvidence("boxes nested too deeply")
         for offset, size, kind, header in _boxes(buffer, start, end):
             if kind in CONTAINERS:
-                walk(offset + header, offset + size)
+                walk(offset + header, offset + size, depth + 1)
             elif kind in METADATA_BOXES:
                 blank(offset, size, header)
 
-    walk(0, len(buffer))
+    walk(0, len(buffer), 0)
     return bytes(buffer)
+
+
+# ISO base media brands of videos; HEIC and AVIF photos use the same container and are
+# refused rather than stripped as if they were videos.
+VIDEO_BRANDS_ALLOWED = {
+    b"isom",
+    b"iso2",
+    b"iso3",
+    b"iso4",
+    b"iso5",
+    b"iso6",
+    b"mp41",
+    b"mp42",
+    b"avc1",
+    b"qt  ",
+    b"M4V ",
+    b"M4VP",
+    b"3gp4",
+    b"3gp5",
+    b"3gp6",
+    b"3g2a",
+    b"MSNV",
+    b"dash",
+    b"mp71",
+}
+IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1", b"avif", b"avis"}
 
 
 def prepare(name: str, data: bytes) -> StoredUpload:
@@ -87,13 +120,23 @@ def prepare(name: str, data: bytes) -> StoredUpload:
     from dispatch.models import EvidenceKind
 
     if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        if brand in IMAGE_BRANDS:
+            raise InvalidEvidence(
+                _(
+                    "%(name)s is a HEIC or AVIF photo: set the camera to “Most compatible” "
+                    "(JPEG) or send a screenshot of it."
+                )
+                % {"name": name}
+            )
+        if brand not in VIDEO_BRANDS_ALLOWED:
+            raise InvalidEvidence(_("%(name)s is not a video we can read.") % {"name": name})
         try:
             shared = strip_video_metadata(data)
-        except (InvalidEvidence, struct.error) as exc:
+        except (InvalidEvidence, struct.error, RecursionError) as exc:
             raise InvalidEvidence(
                 _("%(name)s is not a video we can read.") % {"name": name}
             ) from exc
-        brand = data[8:12]
         content_type = "video/quicktime" if brand == b"qt  " else "video/mp4"
         return StoredUpload(EvidenceKind.VIDEO, content_type, data, shared)
     try:
@@ -106,37 +149,66 @@ def prepare(name: str, data: bytes) -> StoredUpload:
     return StoredUpload(EvidenceKind.PHOTO, clean.content_type, data, clean.data)
 
 
-def context(evidence: Evidence, which: str) -> str:
-    return f"dispatch_evidence.{which}.{evidence.uuid}"
+def context(evidence_uuid: uuid.UUID, which: str) -> str:
+    return f"dispatch_evidence.{which}.{evidence_uuid}"
 
 
-def store(*, report: FieldReport, responder: Responder, upload: StoredUpload) -> Evidence:
+@dataclass(frozen=True)
+class SealedEvidence:
+    """An upload encrypted and written to storage, ready for its row."""
+
+    uuid: uuid.UUID
+    upload: StoredUpload
+    original_name: str
+    shared_name: str
+    original_sha256: str
+    shared_sha256: str
+
+
+def seal(upload: StoredUpload) -> SealedEvidence:
+    """Hash, encrypt and write both files. Slow for a video, so it runs before the
+    transaction that records the evidence, holding no lock."""
+    evidence_uuid = uuid.uuid4()
+    storage = default_storage
+    month = timezone.now().strftime("%Y/%m")
+    original_name = storage.save(
+        f"evidence/original/{month}/{evidence_uuid}.bin",
+        ContentFile(
+            crypto.encrypt_bytes(upload.original, context=context(evidence_uuid, "original"))
+        ),
+    )
+    shared_name = storage.save(
+        f"evidence/shared/{month}/{evidence_uuid}.bin",
+        ContentFile(crypto.encrypt_bytes(upload.shared, context=context(evidence_uuid, "shared"))),
+    )
+    return SealedEvidence(
+        uuid=evidence_uuid,
+        upload=upload,
+        original_name=original_name,
+        shared_name=shared_name,
+        original_sha256=hashlib.sha256(upload.original).hexdigest(),
+        shared_sha256=hashlib.sha256(upload.shared).hexdigest(),
+    )
+
+
+def record(*, report: FieldReport, responder: Responder, sealed: SealedEvidence) -> Evidence:
     from dispatch.models import Evidence
 
-    evidence = Evidence(
+    return Evidence.objects.create(
+        uuid=sealed.uuid,
         field_report=report,
-        kind=upload.kind,
-        content_type=upload.content_type,
-        original_sha256=hashlib.sha256(upload.original).hexdigest(),
-        original_size=len(upload.original),
-        shared_sha256=hashlib.sha256(upload.shared).hexdigest(),
+        kind=sealed.upload.kind,
+        content_type=sealed.upload.content_type,
+        original=sealed.original_name,
+        original_sha256=sealed.original_sha256,
+        original_size=len(sealed.upload.original),
+        shared=sealed.shared_name,
+        shared_sha256=sealed.shared_sha256,
         uploaded_by=responder,
     )
-    evidence.original.save(
-        f"{evidence.uuid}.bin",
-        ContentFile(crypto.encrypt_bytes(upload.original, context=context(evidence, "original"))),
-        save=False,
-    )
-    evidence.shared.save(
-        f"{evidence.uuid}.bin",
-        ContentFile(crypto.encrypt_bytes(upload.shared, context=context(evidence, "shared"))),
-        save=False,
-    )
-    evidence.save()
-    return evidence
 
 
 def read(evidence: Evidence, which: str) -> bytes:
     field = evidence.original if which == "original" else evidence.shared
     with field.open("rb") as handle:
-        return crypto.decrypt_bytes(handle.read(), context=context(evidence, which))
+        return crypto.decrypt_bytes(handle.read(), context=context(evidence.uuid, which))

@@ -140,6 +140,9 @@ class FieldReportForm(forms.Form):
         max_length=300,
         help_text=_("What was written on uniforms and vehicles."),
     )
+    salute_size = forms.CharField(
+        label=_("How many people are involved?"), required=False, max_length=200
+    )
     salute_activity = forms.CharField(
         label=_("What are they doing?"), required=False, max_length=500
     )
@@ -148,16 +151,22 @@ class FieldReportForm(forms.Form):
         label=_("Vehicles and equipment"), required=False, max_length=300
     )
     salute_location = forms.CharField(label=_("Exact place"), required=False, max_length=300)
+    salute_time = forms.CharField(label=_("When did it start?"), required=False, max_length=200)
     notes = forms.CharField(
         label=_("Notes"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 4})
     )
+
+
+class EvidenceForm(forms.Form):
     uploads = MultipleFileField(
         label=_("Photos and videos"),
-        required=False,
         widget=MultipleFileInput(
-            attrs={"accept": "image/*,video/mp4,video/quicktime", "multiple": True}
+            attrs={
+                "accept": "image/jpeg,image/png,image/webp,video/mp4,video/quicktime",
+                "multiple": True,
+            }
         ),
-        help_text=_("Location data is removed from the copies others see."),
+        help_text=_("Up to three at a time. Location data is removed from the copies others see."),
     )
 
 

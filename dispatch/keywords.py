@@ -31,13 +31,6 @@ def _responder(message: InboundMessage) -> Responder | None:
     return Responder.objects.filter(phone_hash=message.sender_hash, active=True).first()
 
 
-def _not_a_responder() -> str:
-    return _(
-        "%(network)s: this number is not registered as a responder. To report something, "
-        "text what you see and where."
-    ) % {"network": settings.RR_NETWORK_NAME}
-
-
 def _code(arguments: str) -> str | None:
     found = CODE.match(arguments)
     return found.group(1) if found else None
@@ -47,17 +40,18 @@ def _reply_language(responder: Responder, language: str) -> str:
     return language if language in settings.RR_LANGUAGES else actions.responder_language(responder)
 
 
-def answer(message: InboundMessage, keyword: str, arguments: str, language: str) -> str:
-    """YES 4821 / NO 4821 (and NO VISTO 4821, the Spanish NOT SEEN)."""
-    responder = _responder(message)
-    if responder is None:
-        return _not_a_responder()
+def answer(message: InboundMessage, keyword: str, arguments: str, language: str) -> str | None:
+    """YES 4821 / NO 4821 (and NO VISTO 4821, the Spanish NOT SEEN).
+
+    Only a responder's message that starts with a code is an answer; anything else
+    ("No se, vi dos camionetas", or a stranger's "Si hay agentes") is a report."""
     if keyword == "NO" and arguments.upper().startswith("VISTO"):
         return report_finding(message, "NOT", "SEEN" + arguments[5:], "es")
+    responder = _responder(message)
+    code = _code(arguments)
+    if responder is None or code is None:
+        return None
     with translation.override(_reply_language(responder, language)):
-        code = _code(arguments)
-        if code is None:
-            return _("Reply with the code from the offer, for example YES 4821 or NO 4821.")
         offer = actions.any_offer_for(responder.phone_hash, code)
         if offer is None:
             return _("No offer has the code %(code)s. Nothing changed.") % {"code": code}
@@ -65,25 +59,22 @@ def answer(message: InboundMessage, keyword: str, arguments: str, language: str)
         return result.reply
 
 
-def report_finding(message: InboundMessage, keyword: str, arguments: str, language: str) -> str:
-    """CONFIRMED 4821 / NOT SEEN 4821: a field report by SMS, for responders without data."""
+def report_finding(
+    message: InboundMessage, keyword: str, arguments: str, language: str
+) -> str | None:
+    """CONFIRMED 4821 / NOT SEEN 4821: a field report by SMS, for responders without data.
+    Without a responder and a code it is not one ("Not sure but ICE is at 5th")."""
+    rest = arguments.strip()
+    if keyword == "NOT":
+        if not rest.upper().startswith("SEEN"):
+            return None
+        rest = rest[4:]
+    finding = Finding.NOT_VERIFIED if keyword in {"NOT", "NOTSEEN"} else Finding.VERIFIED
     responder = _responder(message)
-    if responder is None:
-        return _not_a_responder()
-    if keyword in {"NOT", "NOTSEEN"}:
-        rest = arguments.strip()
-        if keyword == "NOT":
-            if not rest.upper().startswith("SEEN"):
-                return _("To report that you saw nothing, reply NOT SEEN and the code.")
-            rest = rest[4:]
-        finding = Finding.NOT_VERIFIED
-    else:
-        rest = arguments
-        finding = Finding.VERIFIED
+    code = _code(rest)
+    if responder is None or code is None:
+        return None
     with translation.override(_reply_language(responder, language)):
-        code = _code(rest)
-        if code is None:
-            return _("Add the code from the offer, for example CONFIRMED 4821.")
         offer = actions.any_offer_for(responder.phone_hash, code)
         if offer is None or offer.status != OfferStatus.ACCEPTED:
             return _("Offer %(code)s is not one you accepted. Nothing changed.") % {"code": code}
@@ -94,10 +85,12 @@ def report_finding(message: InboundMessage, keyword: str, arguments: str, langua
         }
 
 
-def availability(message: InboundMessage, keyword: str, arguments: str, language: str) -> str:
+def availability(
+    message: InboundMessage, keyword: str, arguments: str, language: str
+) -> str | None:
     responder = _responder(message)
     if responder is None:
-        return _not_a_responder()
+        return None
     available = keyword in ON_WORDS
     with translation.override(_reply_language(responder, language)):
         actions.set_availability(responder=responder, available=available)

@@ -70,3 +70,20 @@ def offer_from(token: str) -> uuid.UUID:
 
 def responder_from(token: str) -> uuid.UUID:
     return _unsign(token, RESPONDER_SALT, settings.RR_RESPONDER_LINK_HOURS)
+
+
+def upload_limit(path: str) -> int | None:
+    """The body size a field page may receive: large only behind a valid, unexpired
+    offer link, so nobody else can push big uploads at the server."""
+    from django.conf import settings
+
+    from dispatch.views import MAX_FILES_PER_REQUEST
+
+    if not path.startswith("/r/") or path.startswith("/r/me/"):
+        return None
+    token = path[len("/r/") :].rstrip("/")
+    try:
+        offer_from(token)
+    except (LinkExpired, LinkInvalid):
+        return None
+    return int(settings.RR_MAX_UPLOAD_BYTES) * MAX_FILES_PER_REQUEST + 1024 * 1024

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from core.geo import Point, cells_within, distance_meters
 from dispatch.models import LANGUAGE_BITS, ROLE_BITS, Responder, Shift
+from messaging.models import OptOut
 
 RINGS_M = (3_000, 10_000, 30_000)
 FINE_RESOLUTION = 8
@@ -30,12 +31,21 @@ class Candidate:
 
 
 def available_responders(now: datetime | None = None) -> QuerySet[Responder]:
-    """Active responders who are available now: by their own say-so or on shift."""
+    """Active responders who are available now (by their own say-so, or on a shift they
+    have not turned off) and whose number has not opted out of our messages."""
     moment = now or timezone.now()
     on_shift = Shift.objects.filter(
         responder=OuterRef("pk"), starts_at__lte=moment, ends_at__gt=moment
     )
-    return Responder.objects.filter(active=True).filter(Q(available=True) | Exists(on_shift))
+    opted_out = OptOut.objects.filter(phone_hash=OuterRef("phone_hash"))
+    return (
+        Responder.objects.filter(active=True)
+        .filter(
+            Q(available=True)
+            | (Exists(on_shift) & (Q(off_until__isnull=True) | Q(off_until__lte=moment)))
+        )
+        .exclude(Exists(opted_out))
+    )
 
 
 def qualified(

@@ -51,9 +51,11 @@ class Responder(models.Model):
     notes = EncryptedTextField(blank=True, default="")
     active = models.BooleanField(default=True)
 
-    # Available by their own say-so (SMS ON/OFF, the mobile page) or during a shift.
+    # Available by their own say-so (SMS ON/OFF, the mobile page) or during a shift;
+    # OFF during a shift holds until the shift ends (off_until).
     available = models.BooleanField(default=False)
     available_changed_at = models.DateTimeField(null=True, blank=True)
+    off_until = models.DateTimeField(null=True, blank=True)
     # An approximate location shared from the mobile page, kept only while available.
     shared_lat = models.FloatField(null=True, blank=True)
     shared_lng = models.FloatField(null=True, blank=True)
@@ -177,9 +179,10 @@ class OfferStatus(models.TextChoices):
     OFFERED = "offered", _("Offered")
     ACCEPTED = "accepted", _("Accepted")
     DECLINED = "declined", _("Declined")
-    COVERED = "covered", _("Not needed: enough accepted")
-    EXPIRED = "expired", _("No answer")
-    CANCELLED = "cancelled", _("Cancelled")
+    WITHDRAWN = "withdrawn", _("Accepted, then withdrew")
+    COVERED = "covered", _("Not needed any more")
+    CANCELLED = "cancelled", _("Cancelled: the incident closed")
+    DONE = "done", _("Done: the incident closed")
 
 
 OPEN_OFFER_STATUSES = (OfferStatus.OFFERED, OfferStatus.ACCEPTED)
@@ -199,6 +202,14 @@ class Offer(models.Model):
         max_length=10, choices=OfferStatus.choices, default=OfferStatus.OFFERED
     )
     distance_m = models.PositiveIntegerField(null=True, blank=True)
+    # The offer SMS: withdrawn if it has not gone out when the offer stops being needed.
+    sms = models.ForeignKey(
+        "messaging.OutboxMessage",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     offered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -242,12 +253,13 @@ class FieldReport(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     offer = models.OneToOneField(Offer, on_delete=models.CASCADE, related_name="field_report")
     finding = models.CharField(max_length=12, choices=Finding.choices, blank=True)
-    salute_size = models.CharField(max_length=200, blank=True)
-    salute_activity = models.CharField(max_length=500, blank=True)
-    salute_location = models.CharField(max_length=300, blank=True)
-    salute_uniform = models.CharField(max_length=300, blank=True)
-    salute_time = models.CharField(max_length=200, blank=True)
-    salute_equipment = models.CharField(max_length=300, blank=True)
+    # Free text from the scene can describe the people detained: encrypted.
+    salute_size = EncryptedTextField(blank=True, default="")
+    salute_activity = EncryptedTextField(blank=True, default="")
+    salute_location = EncryptedTextField(blank=True, default="")
+    salute_uniform = EncryptedTextField(blank=True, default="")
+    salute_time = EncryptedTextField(blank=True, default="")
+    salute_equipment = EncryptedTextField(blank=True, default="")
     agencies = models.CharField(max_length=300, blank=True)
     officers = models.PositiveSmallIntegerField(null=True, blank=True)
     vehicles = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -19,6 +19,7 @@ from core import audit
 from core.models import AuditAction
 from dispatch import actions, evidence, links, selectors
 from dispatch.forms import (
+    EvidenceForm,
     FieldReportForm,
     ImportForm,
     LocationForm,
@@ -98,6 +99,8 @@ def responder_detail(request: HttpRequest, responder_uuid: uuid.UUID) -> HttpRes
         uuid=responder_uuid,
     )
     can_manage = request.user.has_perm("dispatch.manage_responders")
+    if request.method == "GET":
+        audit.record(actor=request.user, action=AuditAction.RESPONDER_VIEWED, target=responder)
     form = (
         ResponderForm(request.POST)
         if request.method == "POST"
@@ -287,7 +290,6 @@ def field_page(request: HttpRequest, token: str) -> HttpResponse:
         return _link_error(request, expired=True)
     except links.LinkInvalid:
         return _link_error(request, expired=False)
-    errors: list[str] = []
     form = FieldReportForm()
     if request.method == "POST":
         step = request.POST.get("step")
@@ -300,29 +302,33 @@ def field_page(request: HttpRequest, token: str) -> HttpResponse:
             elif step == "arrived":
                 actions.mark_arrived(offer=offer)
                 messages.success(request, _("Arrival recorded."))
+            elif step == "withdraw":
+                actions.withdraw(offer=offer)
+                messages.success(request, _("Understood. The dispatcher will send someone else."))
             elif step == "report":
-                form = FieldReportForm(request.POST, request.FILES)
-                uploads, errors = _uploads(request)
-                if form.is_valid() and not errors:
-                    data = form.cleaned_data
-                    actions.save_field_report(
-                        offer=offer,
-                        data=actions.FieldData(
-                            finding=data["finding"] or "",
-                            salute={
-                                name: data.get(f"salute_{name}") or "" for name in actions.SALUTE
-                            },
-                            agencies=data["agencies"],
-                            officers=data["officers"],
-                            vehicles=data["vehicles"],
-                            detentions=data["detentions"],
-                            notes=data["notes"],
-                        ),
-                        uploads=uploads,
-                    )
-                    messages.success(request, _("Report saved. You can add more at any time."))
-                else:
-                    raise actions.ActionRefused(" ".join(errors) or _("Please check the form."))
+                form = FieldReportForm(request.POST)
+                if not form.is_valid():
+                    raise actions.ActionRefused(_("Please check the form."))
+                data = form.cleaned_data
+                actions.save_field_report(
+                    offer=offer,
+                    data=actions.FieldData(
+                        finding=data["finding"] or "",
+                        salute={name: data.get(f"salute_{name}") or "" for name in actions.SALUTE},
+                        agencies=data["agencies"],
+                        officers=data["officers"],
+                        vehicles=data["vehicles"],
+                        detentions=data["detentions"],
+                        notes=data["notes"],
+                    ),
+                )
+                messages.success(request, _("Report saved. You can add more at any time."))
+            elif step == "upload":
+                sealed, errors = _uploads(request)
+                if errors or not sealed:
+                    raise actions.ActionRefused(" ".join(errors) or _("Choose a photo or video."))
+                actions.save_field_report(offer=offer, data=actions.FieldData(), uploads=sealed)
+                messages.success(request, _("%(n)d file(s) saved.") % {"n": len(sealed)})
             else:
                 raise actions.ActionRefused(_("That step is not available now."))
         except actions.ActionRefused as exc:
@@ -332,20 +338,31 @@ def field_page(request: HttpRequest, token: str) -> HttpResponse:
     return _render_field(request, offer, token, form)
 
 
-def _uploads(request: HttpRequest) -> tuple[list[actions.StoredUpload], list[str]]:
+MAX_FILES_PER_REQUEST = 3
+
+
+def _uploads(request: HttpRequest) -> tuple[list[evidence.SealedEvidence], list[str]]:
+    """Check, strip, hash, encrypt and store the uploaded files, before the field report
+    is saved (and before its lock is taken)."""
     from django.conf import settings
 
-    uploads: list[actions.StoredUpload] = []
+    files = request.FILES.getlist("uploads")
     errors: list[str] = []
-    for upload in request.FILES.getlist("uploads")[:10]:
+    if len(files) > MAX_FILES_PER_REQUEST:
+        errors.append(_("Send at most %(n)d files at a time.") % {"n": MAX_FILES_PER_REQUEST})
+        return [], errors
+    prepared = []
+    for upload in files:
         if upload.size is None or upload.size > settings.RR_MAX_UPLOAD_BYTES:
             errors.append(_("%(name)s is too large.") % {"name": upload.name})
             continue
         try:
-            uploads.append(evidence.prepare(upload.name or "", upload.read()))
+            prepared.append(evidence.prepare(upload.name or "", upload.read()))
         except evidence.InvalidEvidence as exc:
             errors.append(str(exc))
-    return uploads, errors
+    if errors:
+        return [], errors
+    return [evidence.seal(item) for item in prepared], errors
 
 
 def _render_field(
@@ -366,6 +383,7 @@ def _render_field(
         "error": error,
         "report": report,
         "evidence": list(report.evidence.order_by("uploaded_at")) if report else [],
+        "evidence_form": EvidenceForm(),
     }
     response = render(request, "dispatch/field.html", context, status=status)
     patch_cache_control(response, no_store=True)

@@ -43,8 +43,10 @@ class ActionRefused(ValueError):
 # status listener reacts to a change in the same transaction (dispatch: cancel offers).
 VerificationGate = Callable[[Incident], "str | None"]
 StatusListener = Callable[[Incident, str, str], None]
+MergeListener = Callable[[Incident, Incident], None]
 _verification_gates: list[VerificationGate] = []
 _status_listeners: list[StatusListener] = []
+_merge_listeners: list[MergeListener] = []
 DECISIONS = frozenset({IncidentStatus.VERIFIED, IncidentStatus.UNVERIFIED, IncidentStatus.FALSE})
 
 
@@ -56,6 +58,12 @@ def add_verification_gate(gate: VerificationGate) -> None:
 def add_status_listener(listener: StatusListener) -> None:
     if listener not in _status_listeners:
         _status_listeners.append(listener)
+
+
+def add_merge_listener(listener: MergeListener) -> None:
+    """Called with (source, target) after the reports moved, before the source closes."""
+    if listener not in _merge_listeners:
+        _merge_listeners.append(listener)
 
 
 def _actor(actor: Any) -> Any:
@@ -259,6 +267,8 @@ def merge_incidents(*, actor: Any, source: Incident, target: Incident, reason: s
         raise ActionRefused(_("Both incidents must be open to merge them."))
     moved_reports = list(Report.objects.filter(incident=source).values_list("uuid", flat=True))
     moved = Report.objects.filter(incident=source).update(incident=target)
+    for merge_listener in _merge_listeners:
+        merge_listener(source, target)
     _refresh_bounds(target)
     _touch(target)
     target.save()

@@ -100,6 +100,8 @@ class Incident(models.Model):
     first_accepted_at = models.DateTimeField(null=True, blank=True)
     first_arrived_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # When the console last said "not enough verifiers answered: widen the search".
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -188,6 +190,7 @@ class TimelineKind(models.TextChoices):
     DECLINED = "declined", _("Responder declined")
     ARRIVED = "arrived", _("Responder arrived")
     FIELD_REPORT = "field_report", _("Field report")
+    ESCALATED = "escalated", _("Not enough answers: widen the search")
     REPORT_ADDED = "report_added", _("Report added")
     REPORT_REMOVED = "report_removed", _("Report removed")
     MERGED_FROM = "merged_from", _("Merged another incident in")

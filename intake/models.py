@@ -73,13 +73,14 @@ class Report(models.Model):
         related_name="reports",
     )
 
-    # SALUTE: what observers are trained to note.
-    salute_size = models.CharField(_("size"), max_length=200, blank=True)
-    salute_activity = models.CharField(_("activity"), max_length=500, blank=True)
-    salute_location = models.CharField(_("location"), max_length=300, blank=True)
-    salute_uniform = models.CharField(_("uniform"), max_length=300, blank=True)
-    salute_time = models.CharField(_("time"), max_length=200, blank=True)
-    salute_equipment = models.CharField(_("equipment"), max_length=300, blank=True)
+    # SALUTE: what observers are trained to note. Free text that can describe people,
+    # so encrypted like the report itself (the form limits the lengths).
+    salute_size = EncryptedTextField(_("size"), blank=True, default="")
+    salute_activity = EncryptedTextField(_("activity"), blank=True, default="")
+    salute_location = EncryptedTextField(_("location"), blank=True, default="")
+    salute_uniform = EncryptedTextField(_("uniform"), blank=True, default="")
+    salute_time = EncryptedTextField(_("time"), blank=True, default="")
+    salute_equipment = EncryptedTextField(_("equipment"), blank=True, default="")
 
     inbound_message = models.OneToOneField(
         "messaging.InboundMessage",

@@ -40,9 +40,11 @@ START_WORDS: dict[str, str | None] = {
 HELP_WORDS: dict[str, str | None] = {"HELP": "en", "INFO": None, "AYUDA": "es"}
 
 
-# A handler gets the stored message, the canonical keyword, the rest of the message and
-# the reply language; it runs inside the webhook's transaction and returns the reply.
-KeywordHandler = Callable[["InboundMessage", str, str, str], str]
+# A handler gets the message, the canonical keyword, the rest of the message and the
+# reply language; it runs inside the webhook's transaction and returns the reply, or
+# None when the message is not for it after all ("Si hay agentes en la calle 5" starts
+# with a responder's keyword but is a report): it then goes on as a report.
+KeywordHandler = Callable[["InboundMessage", str, str, str], "str | None"]
 
 
 @dataclass(frozen=True)

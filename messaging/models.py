@@ -108,7 +108,8 @@ class OutboxMessage(models.Model):
     kind = models.CharField(max_length=8, choices=OutboxKind.choices)
     recipient = EncryptedTextField()
     recipient_hash = models.CharField(max_length=64)
-    body = models.TextField()
+    # Offers quote what reporters wrote and carry signed links: encrypted too.
+    body = EncryptedTextField()
     language = models.CharField(max_length=8)
     status = models.CharField(
         max_length=12, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
@@ -118,6 +119,8 @@ class OutboxMessage(models.Model):
     # whose lease ran out (a killed worker) is queued again by the sweep.
     next_attempt_at = models.DateTimeField(default=timezone.now)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Which sender holds the lease: only it may send or update the row.
+    lease_token = models.CharField(max_length=32, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     # After this moment the message is useless (an offer nobody can still take).
     valid_until = models.DateTimeField(null=True, blank=True)

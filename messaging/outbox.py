@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core import phones
+from core.locks import exclusive
 from messaging.models import (
     FINAL_STATUSES,
     OUTBOX_STATUS_RANK,
@@ -31,12 +33,12 @@ from messaging.models import (
     OutboxMessage,
     OutboxStatus,
 )
-from messaging.providers import SendError, active_provider
+from messaging.providers import SendError, SmsProvider, active_provider
 
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = 8
 BATCH = 50
 
 
@@ -75,7 +77,7 @@ def queue_sms(
     return message
 
 
-def _claim(now: datetime, limit: int) -> list[OutboxMessage]:
+def _claim(now: datetime, limit: int, token: str) -> list[OutboxMessage]:
     with transaction.atomic():
         due = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
@@ -84,27 +86,42 @@ def _claim(now: datetime, limit: int) -> list[OutboxMessage]:
         )
         if due:
             OutboxMessage.objects.filter(pk__in=[m.pk for m in due]).update(
-                status=OutboxStatus.SENDING, lease_until=now + LEASE, attempts=F("attempts") + 1
+                status=OutboxStatus.SENDING,
+                lease_until=now + LEASE,
+                lease_token=token,
+                attempts=F("attempts") + 1,
             )
     for message in due:
         message.attempts += 1
     return due
 
 
-def _expire(message: OutboxMessage) -> None:
-    OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.SENDING).update(
-        status=OutboxStatus.EXPIRED, lease_until=None
+def _still_ours(message: OutboxMessage, token: str) -> bool:
+    """Renew this row's lease just before sending it; False if the lease ran out and
+    another sender took the row, which then sends it instead."""
+    return bool(
+        OutboxMessage.objects.filter(
+            pk=message.pk, status=OutboxStatus.SENDING, lease_token=token
+        ).update(lease_until=timezone.now() + LEASE)
     )
 
 
-def _deliver(message: OutboxMessage, provider: object) -> None:
+def _finish(message: OutboxMessage, token: str, **fields: object) -> None:
+    OutboxMessage.objects.filter(
+        pk=message.pk, status=OutboxStatus.SENDING, lease_token=token
+    ).update(lease_until=None, lease_token="", **fields)
+
+
+def _deliver(message: OutboxMessage, provider: SmsProvider, token: str) -> None:
     try:
-        sent = provider.send(to=message.recipient, body=message.body)  # type: ignore[attr-defined]
+        sent = provider.send(to=message.recipient, body=message.body)
     except SendError as exc:
         if exc.opted_out:
             OptOut.objects.get_or_create(phone_hash=message.recipient_hash)
         final = not exc.retry or message.attempts >= MAX_ATTEMPTS
-        OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.SENDING).update(
+        _finish(
+            message,
+            token,
             status=(
                 OutboxStatus.SKIPPED
                 if exc.opted_out
@@ -113,34 +130,52 @@ def _deliver(message: OutboxMessage, provider: object) -> None:
                 else OutboxStatus.QUEUED
             ),
             error_code=exc.code[:16],
-            lease_until=None,
             next_attempt_at=timezone.now() + retry_delay(message.attempts),
         )
         logger.warning("SMS %s not sent (%s).", message.uuid, exc.code or "error")
         return
-    OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.SENDING).update(
+    _finish(
+        message,
+        token,
         status=OutboxStatus.SENT,
         provider_sid=sent.provider_sid,
         sent_at=timezone.now(),
-        lease_until=None,
     )
 
 
-def send_due(*, limit: int | None = None, budget_seconds: float = 20.0) -> int:
+SENDER_LOCK = "outbox-sender"
+
+
+def send_due(*, limit: int | None = None, budget_seconds: float = 20.0) -> int | None:
     """Send due messages at the configured rate for at most ``budget_seconds``.
-    Returns how many were handed to the provider (or expired)."""
+
+    One sender runs at a time (across processes), so the provisioned rate holds for the
+    whole deployment. Returns how many messages were handled, or None when another
+    sender is already draining the outbox."""
+    with exclusive(SENDER_LOCK, ttl_seconds=budget_seconds + LEASE.total_seconds()) as ours:
+        if not ours:
+            return None
+        return _drain(limit=limit, budget_seconds=budget_seconds)
+
+
+def _drain(*, limit: int | None, budget_seconds: float) -> int:
     provider = active_provider()
-    interval = 1.0 / max(settings.RR_SMS_RATE_PER_SECOND, 0.01)
+    rate = max(settings.RR_SMS_RATE_PER_SECOND, 0.01)
+    interval = 1.0 / rate
+    # A batch must be sent well within its lease.
+    batch_size = max(1, min(BATCH, int(rate * LEASE.total_seconds() / 2)))
+    token = uuid.uuid4().hex
     deadline = time.monotonic() + budget_seconds
     handled = 0
     next_slot = time.monotonic()
     while time.monotonic() < deadline and (limit is None or handled < limit):
-        batch = _claim(timezone.now(), BATCH if limit is None else min(BATCH, limit - handled))
+        size = batch_size if limit is None else min(batch_size, limit - handled)
+        batch = _claim(timezone.now(), size, token)
         if not batch:
             break
         for message in batch:
             if message.valid_until is not None and message.valid_until < timezone.now():
-                _expire(message)
+                _finish(message, token, status=OutboxStatus.EXPIRED)
                 handled += 1
                 continue
             # Pace sends: never burst past what the sender is provisioned for.
@@ -148,9 +183,19 @@ def send_due(*, limit: int | None = None, budget_seconds: float = 20.0) -> int:
             if pause > 0:
                 time.sleep(pause)
             next_slot = max(next_slot, time.monotonic()) + interval
-            _deliver(message, provider)
+            if not _still_ours(message, token):
+                continue
+            _deliver(message, provider, token)
             handled += 1
     return handled
+
+
+def expire_queued(messages: list[OutboxMessage]) -> int:
+    """Withdraw messages that have not been sent yet (an offer that is no longer
+    needed). Returns how many were still waiting and are now expired."""
+    return OutboxMessage.objects.filter(
+        pk__in=[m.pk for m in messages], status=OutboxStatus.QUEUED
+    ).update(status=OutboxStatus.EXPIRED)
 
 
 def release_expired_leases(*, now: datetime | None = None) -> int:
@@ -162,12 +207,19 @@ def release_expired_leases(*, now: datetime | None = None) -> int:
 
 
 def sweep() -> None:
-    """Periodic: release dead leases and send anything due (a lost wake-up)."""
+    """Periodic: release dead leases and wake the sender if anything is due (a lost
+    wake-up, a retry whose time has come)."""
+    from messaging.tasks import send_queued_messages
+
     release_expired_leases()
-    if OutboxMessage.objects.filter(
+    if due_count():
+        send_queued_messages.enqueue()
+
+
+def due_count() -> int:
+    return OutboxMessage.objects.filter(
         status=OutboxStatus.QUEUED, next_attempt_at__lte=timezone.now()
-    ).exists():
-        send_due(budget_seconds=10.0)
+    ).count()
 
 
 def record_status(*, provider_sid: str, status: str, error_code: str = "") -> bool:

@@ -32,10 +32,16 @@ def route(message: InboundMessage, *, known_language: str | None) -> str:
 
     found = keywords.match(message.body)
     if found is not None:
+        fallback = message.language
         message.kind = InboundKind.KEYWORD
         message.keyword = found.keyword.word
         message.language = found.keyword.language or message.language
-        return found.keyword.handler(message, found.keyword.word, found.arguments, message.language)
+        reply = found.keyword.handler(
+            message, found.keyword.word, found.arguments, message.language
+        )
+        if reply is not None:
+            return reply
+        message.kind, message.keyword, message.language = InboundKind.REPORT, "", fallback
     if _report_handler is None:
         raise RuntimeError("No report handler is registered for inbound messages.")
     return _report_handler(message, known_language)

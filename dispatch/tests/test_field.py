@@ -122,6 +122,13 @@ def test_a_field_report_with_a_photo_keeps_the_chain_of_custody(
             "detentions": "1",
             "agencies": "ICE ERO",
             "notes": "One man taken into the grey SUV.",
+        },
+    )
+    assert response.status_code == 302
+    response = client.post(
+        links.offer_path(offer),
+        {
+            "step": "upload",
             "uploads": [SimpleUploadedFile("scene.jpg", raw, content_type="image/jpeg")],
         },
     )
@@ -148,7 +155,7 @@ def test_videos_lose_their_location_metadata_in_place(client: Client, dispatcher
     raw = mp4_with_location()
     client.post(
         links.offer_path(offer),
-        {"step": "report", "uploads": [SimpleUploadedFile("v.mp4", raw, content_type="video/mp4")]},
+        {"step": "upload", "uploads": [SimpleUploadedFile("v.mp4", raw, content_type="video/mp4")]},
     )
     item = Evidence.objects.get()
     assert item.kind == EvidenceKind.VIDEO
@@ -173,7 +180,7 @@ def test_files_that_are_not_photos_or_videos_are_refused(
 ) -> None:
     offer = accepted_offer(dispatcher)
     response = client.post(
-        links.offer_path(offer), {"step": "report", "uploads": [SimpleUploadedFile(name, content)]}
+        links.offer_path(offer), {"step": "upload", "uploads": [SimpleUploadedFile(name, content)]}
     )
     assert response.status_code == 422
     assert not Evidence.objects.exists()
@@ -213,7 +220,7 @@ def test_evidence_files_are_for_staff_and_originals_for_coordinators(
     offer = accepted_offer(dispatcher)
     client.post(
         links.offer_path(offer),
-        {"step": "report", "uploads": [SimpleUploadedFile("s.jpg", jpeg_with_gps())]},
+        {"step": "upload", "uploads": [SimpleUploadedFile("s.jpg", jpeg_with_gps())]},
     )
     item = Evidence.objects.get()
     shared_url = f"/dispatch/evidence/{item.uuid}/shared/"
@@ -233,3 +240,54 @@ def test_signing_salts_keep_links_apart() -> None:
     token = signing.TimestampSigner(salt=links.RESPONDER_SALT).sign("0" * 32)
     with pytest.raises(links.LinkInvalid):
         links.offer_from(token)
+
+
+@pytest.mark.django_db
+def test_only_a_valid_field_link_may_receive_large_uploads(dispatcher: User, settings: Any) -> None:
+    from core.middleware import body_limit_for
+
+    offer = accepted_offer(dispatcher)
+    assert body_limit_for(links.offer_path(offer)) > settings.RR_MAX_UPLOAD_BYTES
+    assert body_limit_for("/r/forged-token/") == settings.RR_MAX_BODY_BYTES
+    assert body_limit_for(links.responder_path(offer.responder)) == settings.RR_MAX_BODY_BYTES
+
+
+@pytest.mark.django_db
+def test_nested_boxes_and_heic_photos_are_refused_cleanly(client: Client, dispatcher: User) -> None:
+    offer = accepted_offer(dispatcher)
+    deep = box(b"moov", b"")
+    for _ in range(50):
+        deep = box(b"trak", deep)
+    nested = box(b"ftyp", b"isom\x00\x00\x02\x00") + box(b"moov", deep)
+    heic = box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic") + box(b"meta", bytes(20))
+    for name, content in (("deep.mp4", nested), ("photo.heic", heic)):
+        response = client.post(
+            links.offer_path(offer),
+            {"step": "upload", "uploads": [SimpleUploadedFile(name, content)]},
+        )
+        assert response.status_code == 422
+    assert not Evidence.objects.exists()
+
+
+@pytest.mark.django_db
+def test_withdrawing_from_the_page_and_closed_offers_hide_the_place(
+    client: Client, dispatcher: User
+) -> None:
+    offer = accepted_offer(dispatcher)
+    path = links.offer_path(offer)
+    assert b"geo:" in client.get(path).content
+    client.post(path, {"step": "withdraw"})
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.WITHDRAWN
+    page = client.get(path)
+    assert b"geo:" not in page.content and b"International" not in page.content
+    assert b"This offer is closed" in page.content
+
+
+@pytest.mark.django_db
+def test_at_most_three_files_at_a_time(client: Client, dispatcher: User) -> None:
+    offer = accepted_offer(dispatcher)
+    files = [SimpleUploadedFile(f"{i}.jpg", jpeg_with_gps()) for i in range(4)]
+    response = client.post(links.offer_path(offer), {"step": "upload", "uploads": files})
+    assert response.status_code == 422
+    assert not Evidence.objects.exists()

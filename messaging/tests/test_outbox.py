@@ -17,6 +17,7 @@ from conftest import committed, post_twilio
 from core import phones
 from messaging import outbox
 from messaging.models import OptOut, OutboxKind, OutboxMessage, OutboxStatus
+from messaging.providers import active_provider
 
 TO = "+15105550177"
 
@@ -220,3 +221,64 @@ _counter = iter(range(10**9))
 
 def message_counter() -> int:
     return next(_counter)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_one_sender_drains_at_a_time() -> None:
+    """Another process (here: another thread with its own connection) holds the sender
+    lock; this one then leaves the outbox to it."""
+    import threading
+    from unittest import mock
+
+    from django.db import connection
+
+    from core.locks import exclusive
+
+    with mock.patch("messaging.tasks.send_queued_messages"):  # no wake-up: send by hand
+        queue()
+    holding, release = threading.Event(), threading.Event()
+
+    def other_sender() -> None:
+        with exclusive(outbox.SENDER_LOCK, ttl_seconds=30) as held:
+            assert held
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=other_sender)
+    thread.start()
+    holding.wait(10)
+    try:
+        assert outbox.send_due() is None
+    finally:
+        release.set()
+        thread.join()
+    assert outbox.send_due() == 1
+
+
+@pytest.mark.django_db
+def test_a_sender_that_lost_its_lease_does_not_send_the_row(twilio_api: Any) -> None:
+    message = queue()
+    now = timezone.now()
+    [claimed] = outbox._claim(now, 10, "first-sender")
+    # The first sender stalls past its lease; the sweep queues the row again and a
+    # second sender takes it.
+    OutboxMessage.objects.update(lease_until=now - timedelta(seconds=1))
+    outbox.release_expired_leases()
+    [again] = outbox._claim(timezone.now(), 10, "second-sender")
+    assert not outbox._still_ours(claimed, "first-sender")
+    assert outbox._still_ours(again, "second-sender")
+    outbox._deliver(again, active_provider(), "second-sender")
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENT
+    assert len(twilio_api.messages) == 1
+
+
+@pytest.mark.django_db
+def test_message_bodies_are_encrypted_at_rest() -> None:
+    from django.db import connection
+
+    queue(body="Verify near 35th. https://hotline.example.org/r/secret-token/")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body FROM messaging_outboxmessage")
+        assert "secret-token" not in cursor.fetchone()[0]
