@@ -18,6 +18,8 @@ from messaging import keywords
 from messaging.models import InboundMessage
 
 CODE = re.compile(r"^\s*(\d{4})\b")
+# Nothing but a code: "YES 4821" is an answer even from a number we do not know.
+ONLY_CODE = re.compile(r"^\s*\d{4}\s*[.!]?\s*$")
 
 ACCEPT_WORDS: dict[str, str | None] = {"YES": "en", "Y": "en", "SI": "es"}
 DECLINE_WORDS: dict[str, str | None] = {"NO": None, "N": None}
@@ -29,6 +31,13 @@ OFF_WORDS: dict[str, str | None] = {"OFF": "en", "OCUPADO": "es", "OCUPADA": "es
 
 def _responder(message: InboundMessage) -> Responder | None:
     return Responder.objects.filter(phone_hash=message.sender_hash, active=True).first()
+
+
+def _not_a_responder() -> str:
+    return _(
+        "%(network)s: this number is not registered as a responder, so nothing changed. "
+        "To report something, text what you see and where."
+    ) % {"network": settings.RR_NETWORK_NAME}
 
 
 def _code(arguments: str) -> str | None:
@@ -49,6 +58,8 @@ def answer(message: InboundMessage, keyword: str, arguments: str, language: str)
         return report_finding(message, "NOT", "SEEN" + arguments[5:], "es")
     responder = _responder(message)
     code = _code(arguments)
+    if responder is None and ONLY_CODE.match(arguments):
+        return _not_a_responder()
     if responder is None or code is None:
         return None
     with translation.override(_reply_language(responder, language)):
@@ -72,6 +83,8 @@ def report_finding(
     finding = Finding.NOT_VERIFIED if keyword in {"NOT", "NOTSEEN"} else Finding.VERIFIED
     responder = _responder(message)
     code = _code(rest)
+    if responder is None and ONLY_CODE.match(rest):
+        return _not_a_responder()
     if responder is None or code is None:
         return None
     with translation.override(_reply_language(responder, language)):

@@ -97,7 +97,7 @@ def test_an_unknown_code_gets_a_clear_answer(client: Client, dispatcher: User) -
         ("Not sure but ICE is at 5th and Main", True),
         ("Y 35th and International, agents everywhere", True),
         ("No se, vi dos camionetas de ICE", False),  # a responder reporting, no code
-        ("YES 4821", True),  # a stranger guessing a code
+        ("YES 4821 there are agents at the corner", True),
         ("ON", True),
     ],
 )
@@ -112,6 +112,21 @@ def test_messages_that_only_start_like_a_keyword_are_reports(
     assert [r.text for r in Report.objects.filter(channel="sms")] == [body]
     offer.refresh_from_db()
     assert offer.status == OfferStatus.OFFERED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["YES {code}", "no {code}.", "CONFIRMED {code}", "NOT SEEN {code}"])
+def test_a_stranger_answering_with_a_code_is_told_and_nothing_changes(
+    client: Client, dispatcher: User, body: str
+) -> None:
+    event = incident()
+    person = responder(at=FRUITVALE)
+    [offer] = actions.send_offers(actor=dispatcher, incident=event, responders=[person])
+    answer = reply(client, "SM1", body.format(code=offer.code), "+15105550999")
+    assert "not registered as a responder" in answer
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.OFFERED
+    assert not Report.objects.filter(channel="sms").exists()
 
 
 @pytest.mark.django_db
