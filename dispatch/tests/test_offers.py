@@ -115,7 +115,9 @@ def test_messages_that_only_start_like_a_keyword_are_reports(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", ["YES {code}", "no {code}.", "CONFIRMED {code}", "NOT SEEN {code}"])
+@pytest.mark.parametrize(
+    "body", ["YES {code}", "no {code}.", "CONFIRMED {code}", "NOT SEEN {code}"]
+)
 def test_a_stranger_answering_with_a_code_is_told_and_nothing_changes(
     client: Client, dispatcher: User, body: str
 ) -> None:
