@@ -78,6 +78,24 @@ def cells_within(point: Point, distance_m: float, resolution: int | None = None)
     return [int(h3.str_to_int(c)) for c in h3.grid_disk(origin, ring_count(distance_m, res))]
 
 
+def cells_touching(point: Point, distance_m: float, resolution: int | None = None) -> list[int]:
+    """The cells that a circle of ``distance_m`` around ``point`` reaches into: tighter
+    than ``cells_within``, for areas stored as cells (subscriptions) where no exact
+    distance is checked afterwards. A cell is kept when its centre is within the
+    distance plus the cell's own radius (centre to farthest corner, measured here, as
+    cell sizes vary across the globe)."""
+    res = settings.RR_H3_RESOLUTION if resolution is None else resolution
+    origin = h3.latlng_to_cell(point.lat, point.lng, res)
+    centre = Point(*h3.cell_to_latlng(origin))
+    cell_radius = max(distance_meters(centre, Point(*v)) for v in h3.cell_to_boundary(origin))
+    reach = distance_m + cell_radius * 1.05
+    return [
+        int(h3.str_to_int(cell))
+        for cell in h3.grid_disk(origin, ring_count(distance_m, res))
+        if distance_meters(point, Point(*h3.cell_to_latlng(cell))) <= reach
+    ]
+
+
 def point_in_ring(point: Point, ring: Ring) -> bool:
     """Ray casting on a GeoJSON linear ring (planar; fine at neighbourhood scale)."""
     inside = False

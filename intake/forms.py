@@ -9,8 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import phones
-from core.areas import OutsideServiceArea, locate
-from core.geo import InvalidCoordinates, Point
+from core.forms import clean_map_point
 from intake.photos import InvalidPhoto, clean_photo
 
 MAX_AGE = timedelta(days=7)
@@ -119,23 +118,16 @@ class WebReportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        lat, lng = (data.get("lat") or "").strip(), (data.get("lng") or "").strip()
-        point: Point | None = None
-        if lat or lng:
-            try:
-                point = Point.parse(lat, lng)
-                locate(point)
-            except InvalidCoordinates:
-                self.add_error(None, _("The map position is not valid. Place the pin again."))
-            except OutsideServiceArea:
-                self.add_error(
-                    None,
-                    _(
-                        "The pin is outside the area this network covers. Move it, or remove "
-                        "it and describe the place in words."
-                    ),
+        point = clean_map_point(
+            self,
+            data,
+            outside=str(
+                _(
+                    "The pin is outside the area this network covers. Move it, or remove "
+                    "it and describe the place in words."
                 )
-                point = None
+            ),
+        )
         data["point"] = point
         if point is None and not (data.get("location_text") or "").strip() and not self.errors:
             self.add_error(

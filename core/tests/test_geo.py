@@ -111,3 +111,23 @@ def test_multipolygons_and_bounding_boxes() -> None:
     assert geo.point_in_geometry(Point(5.5, 5.5), multi)
     assert not geo.point_in_geometry(Point(3, 3), multi)
     assert geo.bounding_box(multi) == (0, 0, 6, 6)
+
+
+@pytest.mark.parametrize("distance", [100, 500, 2000, 8000])
+def test_cells_touching_a_circle_cover_it_and_little_more(distance: int) -> None:
+    centre = Point(37.7766, -122.2265)
+    touching = set(geo.cells_touching(centre, distance, 8))
+    # Every point inside the circle falls in a kept cell...
+    for bearing in range(0, 360, 15):
+        for fraction in (0.0, 0.5, 0.99):
+            d = distance * fraction
+            lat = centre.lat + d * math.cos(math.radians(bearing)) / 111_320
+            lng = centre.lng + d * math.sin(math.radians(bearing)) / (
+                111_320 * math.cos(math.radians(centre.lat))
+            )
+            assert Point(lat, lng).cell(8) in touching
+    # ...and no kept cell lies wholly outside it: its centre is within reach.
+    edge = h3.average_hexagon_edge_length(8, unit="m")
+    for cell in touching:
+        middle = Point(*h3.cell_to_latlng(h3.int_to_str(cell)))
+        assert geo.distance_meters(centre, middle) <= distance + 1.3 * edge

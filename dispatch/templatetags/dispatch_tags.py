@@ -17,10 +17,3 @@ def needs_next_ring(incident: Any) -> bool:
         accepted=getattr(incident, "offers_accepted", 0) or 0,
         last_offer=getattr(incident, "last_offer_at", None),
     )
-
-
-@register.filter
-def km(metres: float | int | None) -> str:
-    if metres is None:
-        return "–"  # noqa: RUF001 - the typographic dash shown for "none"
-    return f"{metres / 1000:.1f} km"

@@ -1,4 +1,5 @@
-/* The public report form: pin status messages, "use my location" and "remove the pin".
+/* The public forms with a map pin (report, alert sign-up): pin status messages, "use my
+ * location" and "remove the pin".
  * The form works without JavaScript; the map needs it. */
 (function () {
   "use strict";
@@ -10,7 +11,7 @@
     var status = form.querySelector("[data-pin-status]");
     var geolocate = form.querySelector("[data-geolocate]");
     var clear = form.querySelector("[data-clear-pin]");
-    var labels = form.dataset;
+    var labels = form.querySelector("[data-map-picker]").dataset;
 
     function rrmap() { return window.RRMapFor ? window.RRMapFor(mapEl) : null; }
 
