@@ -29,6 +29,13 @@ class AuditAction(models.TextChoices):
     OFFERS_SENT = "offers.sent", _("offers sent to responders")
     FIELD_REPORT_SAVED = "field_report.saved", _("field report saved")
     EVIDENCE_VIEWED = "evidence.viewed", _("evidence viewed")
+    ALERT_COMPOSED = "alert.composed", _("alert composed")
+    ALERT_APPROVED = "alert.approved", _("alert approved")
+    ALERT_PAUSED = "alert.paused", _("alert paused")
+    ALERT_RESUMED = "alert.resumed", _("alert resumed")
+    ALERT_CANCELLED = "alert.cancelled", _("alert cancelled")
+    ALERTS_SWITCHED = "alerts.switched", _("alert sending switched on or off")
+    TEMPLATE_SAVED = "template.saved", _("alert template saved")
 
 
 class AuditEvent(models.Model):

@@ -17,6 +17,7 @@ from core.locks import one_local_writer
 from core.models import AuditAction
 from messaging import router
 from messaging.models import InboundKind, InboundMessage, OutboxKind, OutboxMessage, OutboxStatus
+from messaging.outbox import contact_for
 from messaging.selectors import is_opted_out, last_language_of
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def _store_and_route(
         OutboxMessage.objects.create(
             provider=provider,
             kind=OutboxKind.REPLY,
-            recipient=sender_e164,
+            contact=contact_for(sender_e164),
             recipient_hash=sender_hash,
             body=reply_text,
             language=message.language,

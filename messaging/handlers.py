@@ -10,10 +10,15 @@ from django.utils.translation import gettext as _
 from messaging import keywords
 from messaging.actions import hotline_help_text
 from messaging.models import InboundMessage, OptOut
+from messaging.signals import opted_out
 
 
 def stop(message: InboundMessage, keyword: str, arguments: str, language: str) -> str:
-    OptOut.objects.get_or_create(phone_hash=message.sender_hash)
+    _optout, created = OptOut.objects.get_or_create(phone_hash=message.sender_hash)
+    opted_out.send(sender=OptOut, phone_hash=message.sender_hash)
+    if not created:
+        # One confirmation only (CTIA): a repeated STOP is heard but not answered.
+        return ""
     with translation.override(language):
         return _(
             "%(network)s: you will get no more messages from this number. Reply START to "

@@ -30,7 +30,7 @@ class InboundMessage(models.Model):
     sender = EncryptedTextField()
     sender_hash = models.CharField(max_length=64)
     recipient = models.CharField(max_length=32, blank=True, help_text=_("Our number."))
-    body = EncryptedTextField(blank=True, default="")
+    body = EncryptedTextField(null=True, blank=True)
     media_count = models.PositiveSmallIntegerField(default=0)
     media_urls = EncryptedTextField(blank=True, default="", help_text=_("JSON list."))
 
@@ -64,10 +64,38 @@ class InboundMessage(models.Model):
         return f"{self.provider} message {self.provider_sid}"
 
 
+class Contact(models.Model):
+    """One phone number we send to, stored once: encrypted, found by its keyed hash.
+
+    Outbox rows point here rather than carrying their own copy, so an alert to 100,000
+    subscribers writes no ciphertext per recipient, and purging a number purges it
+    everywhere."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    phone = EncryptedTextField()
+    phone_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"contact {self.uuid}"
+
+
+class OutboxBody(models.Model):
+    """A message text shared by many outbox rows (one per language of an alert)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    text = EncryptedTextField()
+
+    def __str__(self) -> str:
+        return f"body {self.uuid}"
+
+
 class OutboxKind(models.TextChoices):
     REPLY = "reply", _("Reply")
     OFFER = "offer", _("Offer to a responder")
     NOTICE = "notice", _("Notice to a responder")
+    ALERT = "alert", _("Alert")
+    SUBSCRIPTION = "subscription", _("Subscription message")
 
 
 class OutboxStatus(models.TextChoices):
@@ -79,6 +107,8 @@ class OutboxStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
     SKIPPED = "skipped", _("Not sent: the number opted out")
     EXPIRED = "expired", _("Not sent: too late to be useful")
+    HELD = "held", _("Held: sending paused")
+    CANCELLED = "cancelled", _("Not sent: cancelled")
 
 
 # Status only moves forward; a late or repeated callback never moves it back.
@@ -91,6 +121,8 @@ OUTBOX_STATUS_RANK = {
     OutboxStatus.FAILED: 3,
     OutboxStatus.SKIPPED: 3,
     OutboxStatus.EXPIRED: 3,
+    OutboxStatus.HELD: 0,
+    OutboxStatus.CANCELLED: 3,
 }
 FINAL_STATUSES = frozenset(s for s, rank in OUTBOX_STATUS_RANK.items() if rank == 3)
 
@@ -105,11 +137,20 @@ class OutboxMessage(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     provider = models.CharField(max_length=16)
-    kind = models.CharField(max_length=8, choices=OutboxKind.choices)
-    recipient = EncryptedTextField()
+    kind = models.CharField(max_length=12, choices=OutboxKind.choices)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="outbox")
     recipient_hash = models.CharField(max_length=64)
-    # Offers quote what reporters wrote and carry signed links: encrypted too.
-    body = EncryptedTextField()
+    # Offers quote what reporters wrote and carry signed links: encrypted. Messages sent
+    # to many (an alert) share one encrypted text instead.
+    body = EncryptedTextField(null=True, blank=True)
+    shared_body = models.ForeignKey(
+        OutboxBody, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Messages of one send (an alert) share a batch; lower priority numbers go first
+    # (the nearest subscribers); dedupe_key makes a repeated fan-out write nothing twice.
+    batch = models.CharField(max_length=48, blank=True)
+    priority = models.PositiveIntegerField(default=0)
+    dedupe_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
     language = models.CharField(max_length=8)
     status = models.CharField(
         max_length=12, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
@@ -134,11 +175,17 @@ class OutboxMessage(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["recipient_hash", "created_at"], name="outbox_recipient_idx"),
-            models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx"),
+            models.Index(fields=["status", "priority", "next_attempt_at"], name="outbox_due_idx"),
+            models.Index(fields=["batch", "status"], name="outbox_batch_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.uuid} ({self.status})"
+
+    @property
+    def text(self) -> str:
+        text = self.shared_body.text if self.shared_body_id and self.shared_body else self.body
+        return str(text or "")
 
 
 class OptOut(models.Model):

@@ -4,22 +4,28 @@
   the commit, so a rollback never sends anything.
 - ``send_due`` claims due rows with a lease, hands them to the provider at the configured
   rate, and moves each row forward only: sent, or failed, or queued again with a delay.
-- ``release_expired_leases`` (periodic) puts back rows whose sender died mid-send. A
-  crash after the provider accepted a message but before its row was updated sends that
-  one message twice: the outbox narrows that window to one message per worker, it cannot
-  close it (the Messages API has no idempotency key).
+- ``release_expired_leases`` (periodic) settles rows whose sender died mid-send: the
+  Messages API has no idempotency key, so it asks the provider whether the message was
+  accepted (marked sent) or not (queued again). Nothing is sent twice on a crash.
 - ``record_status`` applies provider status callbacks, forward only.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -28,18 +34,22 @@ from core.locks import exclusive
 from messaging.models import (
     FINAL_STATUSES,
     OUTBOX_STATUS_RANK,
+    Contact,
     OptOut,
     OutboxKind,
     OutboxMessage,
     OutboxStatus,
 )
-from messaging.providers import SendError, SmsProvider, active_provider
+from messaging.providers import ProviderUnavailable, SendError, Sent, active_provider
+from messaging.signals import opted_out
 
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
-BATCH = 50
+BATCH = 500
+# At most this much lag is made up by sending sooner than the rate allows.
+CATCH_UP = 0.01
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -61,11 +71,12 @@ def queue_sms(
     from messaging.selectors import is_opted_out
     from messaging.tasks import send_queued_messages
 
-    recipient_hash = phones.phone_hash(to)
+    contact = contact_for(to)
+    recipient_hash = contact.phone_hash
     message = OutboxMessage.objects.create(
         provider=settings.RR_SMS_PROVIDER,
         kind=kind,
-        recipient=to,
+        contact=contact,
         recipient_hash=recipient_hash,
         body=body,
         language=language,
@@ -77,12 +88,173 @@ def queue_sms(
     return message
 
 
+@dataclass(frozen=True)
+class BulkRow:
+    """One recipient of a message sent to many: the text is shared (``OutboxBody``)."""
+
+    contact_id: int
+    recipient_hash: str
+    language: str
+    shared_body_id: int
+    priority: int
+    dedupe_key: str
+
+
+BULK_CHUNK = 1000
+
+
+def _time_ordered_uuid() -> uuid.UUID:
+    """A version 7 UUID (milliseconds since the epoch, then random bits): rows written
+    together land together in the unique index instead of all over it."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & (2**48 - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+def queue_bulk(
+    rows: list[BulkRow],
+    *,
+    kind: OutboxKind,
+    batch: str,
+    status: OutboxStatus = OutboxStatus.QUEUED,
+    valid_until: datetime | None = None,
+) -> int:
+    """Write many outbox rows at once, skipping any whose dedupe key is already there (a
+    fan-out run again). Returns how many rows were new.
+
+    The ORM's bulk_create builds a model instance and prepares every value of every row;
+    here the columns that are the same for all rows are prepared once, and the rows go
+    in by COPY (PostgreSQL) or multi-row INSERTs (SQLite), so 100,000 rows take seconds.
+    The caller wakes the sender."""
+    meta = OutboxMessage._meta
+    now = timezone.now()
+    fixed: dict[str, object] = {
+        "provider": settings.RR_SMS_PROVIDER,
+        "kind": kind,
+        "body": None,
+        "batch": batch,
+        "status": status,
+        "created_at": now,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "lease_token": "",
+        "attempts": 0,
+        "valid_until": valid_until,
+        "sent_at": None,
+        "provider_sid": None,
+        "error_code": "",
+        "in_reply_to_id": None,
+    }
+    varying = [
+        "uuid",
+        "contact_id",
+        "recipient_hash",
+        "language",
+        "shared_body_id",
+        "priority",
+        "dedupe_key",
+    ]
+    fields = [f for f in meta.concrete_fields if f is not meta.pk]
+    names = [f.attname for f in fields]
+    unexpected = set(names) - set(fixed) - set(varying)
+    if unexpected:
+        raise RuntimeError(f"queue_bulk does not know the outbox columns {sorted(unexpected)}.")
+    prepared = {
+        f.attname: f.get_db_prep_save(fixed[f.attname], connection)
+        for f in fields
+        if f.attname in fixed
+    }
+    native_uuid = connection.features.has_native_uuid_field
+    # Each row's values in column order: the shared ones prepared once, the row's own
+    # filled in by position.
+    template = [prepared.get(name) for name in names]
+    position = {name: names.index(name) for name in varying}
+
+    def values(row: BulkRow) -> list[Any]:
+        own = _time_ordered_uuid()
+        out = template.copy()
+        out[position["uuid"]] = own if native_uuid else own.hex
+        out[position["contact_id"]] = row.contact_id
+        out[position["recipient_hash"]] = row.recipient_hash
+        out[position["language"]] = row.language
+        out[position["shared_body_id"]] = row.shared_body_id
+        out[position["priority"]] = row.priority
+        out[position["dedupe_key"]] = row.dedupe_key
+        return out
+
+    columns = [f.column for f in fields]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return _copy_then_insert(meta.db_table, columns, (values(row) for row in rows))
+        return _insert_in_chunks(meta.db_table, columns, [values(row) for row in rows])
+
+
+def _insert_in_chunks(table: str, columns: list[str], rows: list[list[Any]]) -> int:
+    """Multi-row INSERTs of BULK_CHUNK rows (SQLite)."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(c) for c in columns)
+    one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    written = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BULK_CHUNK):
+            chunk = rows[start : start + BULK_CHUNK]
+            # Names come from the model; every value is a parameter.
+            sql = (
+                f"INSERT INTO {quote(table)} ({names}) VALUES "  # noqa: S608
+                + ", ".join([one_row] * len(chunk))
+                + " ON CONFLICT DO NOTHING"
+            )
+            cursor.execute(sql, [value for row in chunk for value in row])
+            written += max(0, cursor.rowcount)
+    return written
+
+
+def _copy_then_insert(table: str, columns: list[str], rows: Iterator[list[Any]]) -> int:
+    """PostgreSQL: COPY into a temporary table, then one INSERT … SELECT that skips the
+    rows whose unique keys exist. COPY is the fastest way in; the INSERT keeps the
+    dedupe constraint in charge."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(c) for c in columns)
+    load = "rr_outbox_load"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {load} ON COMMIT DROP AS "  # noqa: S608 - model names
+            f"SELECT {names} FROM {quote(table)} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY {load} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {quote(table)} ({names}) SELECT {names} FROM {load} "  # noqa: S608
+            "ON CONFLICT DO NOTHING"
+        )
+        written = max(0, int(cursor.rowcount))
+        cursor.execute(f"DROP TABLE {load}")
+    return written
+
+
+def contact_for(phone: str) -> Contact:
+    """The contact for an E.164 number, created on first use."""
+    phone_hash = phones.phone_hash(phone)
+    existing = Contact.objects.filter(phone_hash=phone_hash).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(phone=phone, phone_hash=phone_hash)
+    except IntegrityError:
+        return Contact.objects.get(phone_hash=phone_hash)
+
+
 def _claim(now: datetime, limit: int, token: str) -> list[OutboxMessage]:
     with transaction.atomic():
         due = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
+            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=OutboxStatus.QUEUED, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "pk")[:limit]
+            .select_related("contact", "shared_body")
+            .order_by("priority", "next_attempt_at", "pk")[:limit]
         )
         if due:
             OutboxMessage.objects.filter(pk__in=[m.pk for m in due]).update(
@@ -112,35 +284,68 @@ def _finish(message: OutboxMessage, token: str, **fields: object) -> None:
     ).update(lease_until=None, lease_token="", **fields)
 
 
-def _deliver(message: OutboxMessage, provider: SmsProvider, token: str) -> None:
-    try:
-        sent = provider.send(to=message.recipient, body=message.body)
-    except SendError as exc:
-        if exc.opted_out:
-            OptOut.objects.get_or_create(phone_hash=message.recipient_hash)
-        final = not exc.retry or message.attempts >= MAX_ATTEMPTS
+_thread_providers = threading.local()
+
+
+def _send(message: OutboxMessage, provider_name: str) -> Sent:
+    """The provider call alone, in a sending thread: no database work here, so the
+    number of messages in flight does not need as many database connections."""
+    provider = getattr(_thread_providers, provider_name, None)
+    if provider is None:
+        provider = active_provider()
+        setattr(_thread_providers, provider_name, provider)
+    return provider.send(
+        to=message.contact.phone, body=message.text, valid_until=message.valid_until
+    )
+
+
+def _record_outcome(message: OutboxMessage, token: str, outcome: Sent | SendError) -> None:
+    """Record what the provider answered (in the draining thread)."""
+    if isinstance(outcome, Sent):
         _finish(
             message,
             token,
-            status=(
-                OutboxStatus.SKIPPED
-                if exc.opted_out
-                else OutboxStatus.FAILED
-                if final
-                else OutboxStatus.QUEUED
-            ),
-            error_code=exc.code[:16],
-            next_attempt_at=timezone.now() + retry_delay(message.attempts),
+            status=OutboxStatus.SENT,
+            provider_sid=outcome.provider_sid,
+            sent_at=timezone.now(),
         )
-        logger.warning("SMS %s not sent (%s).", message.uuid, exc.code or "error")
         return
+    if outcome.opted_out:
+        record_opt_out(message.recipient_hash)
+    final = not outcome.retry or message.attempts >= MAX_ATTEMPTS
     _finish(
         message,
         token,
-        status=OutboxStatus.SENT,
-        provider_sid=sent.provider_sid,
-        sent_at=timezone.now(),
+        status=(
+            OutboxStatus.SKIPPED
+            if outcome.opted_out
+            else OutboxStatus.FAILED
+            if final
+            else OutboxStatus.QUEUED
+        ),
+        error_code=outcome.code[:16],
+        next_attempt_at=timezone.now() + retry_delay(message.attempts),
     )
+    logger.warning("SMS %s not sent (%s).", message.uuid, outcome.code or "error")
+
+
+def record_opt_out(phone_hash: str) -> None:
+    OptOut.objects.get_or_create(phone_hash=phone_hash)
+    opted_out.send(sender=OptOut, phone_hash=phone_hash)
+
+
+def _skip_opted_out(batch: list[OutboxMessage], token: str) -> list[OutboxMessage]:
+    """A number that texted STOP after its message was queued (mid-alert) gets nothing
+    more: one query per batch, not per message."""
+    hashes = {m.recipient_hash for m in batch}
+    stopped = set(OptOut.objects.filter(phone_hash__in=hashes).values_list("phone_hash", flat=True))
+    if not stopped:
+        return batch
+    skipped = [m for m in batch if m.recipient_hash in stopped]
+    OutboxMessage.objects.filter(
+        pk__in=[m.pk for m in skipped], status=OutboxStatus.SENDING, lease_token=token
+    ).update(status=OutboxStatus.SKIPPED, lease_until=None, lease_token="")
+    return [m for m in batch if m.recipient_hash not in stopped]
 
 
 SENDER_LOCK = "outbox-sender"
@@ -158,36 +363,109 @@ def send_due(*, limit: int | None = None, budget_seconds: float = 20.0) -> int |
         return _drain(limit=limit, budget_seconds=budget_seconds)
 
 
+def in_flight_limit(rate: float) -> int:
+    """How many sends may wait on the provider at once: enough to keep the configured
+    rate with half a second of provider latency, never above RR_SMS_MAX_IN_FLIGHT (the
+    provider refuses too many concurrent requests with 429s)."""
+    return max(1, min(settings.RR_SMS_MAX_IN_FLIGHT, math.ceil(rate * 0.5)))
+
+
+class _Drain:
+    """One sender's run: claims batches in priority order, starts each send at its paced
+    slot on a pool of sending threads, and records every answer from this thread."""
+
+    def __init__(self, *, limit: int | None, budget_seconds: float) -> None:
+        self.rate = max(settings.RR_SMS_RATE_PER_SECOND, 0.01)
+        self.interval = 1.0 / self.rate
+        # Never two sends closer than half an interval, even when catching up.
+        self.catch_up = min(CATCH_UP, self.interval / 2)
+        # Small enough that a crash strands few messages until their lease runs out, and
+        # sent well within the lease.
+        self.batch_size = max(1, min(BATCH, math.ceil(self.rate * 2)))
+        self.limit = limit
+        self.deadline = time.monotonic() + budget_seconds
+        self.token = uuid.uuid4().hex
+        self.provider_name = settings.RR_SMS_PROVIDER
+        self.handled = 0
+        self.pending: dict[Future[Sent], OutboxMessage] = {}
+        self.next_slot = time.monotonic()
+
+    def run(self) -> int:
+        with ThreadPoolExecutor(
+            max_workers=in_flight_limit(self.rate), thread_name_prefix="sms-send"
+        ) as pool:
+            try:
+                self._loop(pool)
+            finally:
+                self._settle(wait_for_all=True)
+        return self.handled
+
+    def _loop(self, pool: ThreadPoolExecutor) -> None:
+        in_flight = in_flight_limit(self.rate)
+        while time.monotonic() < self.deadline and not self._limit_reached():
+            size = self.batch_size
+            if self.limit is not None:
+                size = min(size, self.limit - self.handled - len(self.pending))
+            claimed = _claim(timezone.now(), size, self.token)
+            if not claimed:
+                break
+            claimed_at = time.monotonic()
+            batch = _skip_opted_out(claimed, self.token)
+            self.handled += len(claimed) - len(batch)
+            for message in batch:
+                if message.valid_until is not None and message.valid_until < timezone.now():
+                    _finish(message, self.token, status=OutboxStatus.EXPIRED)
+                    self.handled += 1
+                    continue
+                # Pace sends: never start them faster than the sender is provisioned for;
+                # record answers while waiting for the slot.
+                while (pause := self.next_slot - time.monotonic()) > 0:
+                    self._settle(timeout=pause)
+                # Slots are fixed, so small delays (a claim, a busy moment) are made up by
+                # starting the next sends on time; a long stall is not made up in a burst.
+                self.next_slot = (
+                    max(self.next_slot, time.monotonic() - self.catch_up) + self.interval
+                )
+                while len(self.pending) >= in_flight:
+                    self._settle(timeout=None)
+                # Renew the lease only when a slow batch puts it at risk.
+                at_risk = time.monotonic() - claimed_at > LEASE.total_seconds() / 2
+                if at_risk and not _still_ours(message, self.token):
+                    continue
+                self.pending[pool.submit(_send, message, self.provider_name)] = message
+                self._settle(timeout=0)
+
+    def _limit_reached(self) -> bool:
+        return self.limit is not None and self.handled + len(self.pending) >= self.limit
+
+    def _settle(self, *, timeout: float | None = 0, wait_for_all: bool = False) -> None:
+        """Record finished sends: those done now (timeout 0), the first to finish within
+        ``timeout`` seconds (None: however long it takes), or all (at the end)."""
+        if not self.pending:
+            if timeout:
+                time.sleep(timeout)
+            return
+        if wait_for_all:
+            done, _ = wait(self.pending)
+        else:
+            done, _ = wait(self.pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            message = self.pending.pop(future)
+            try:
+                outcome: Sent | SendError = future.result()
+            except SendError as exc:
+                outcome = exc
+            except Exception:
+                # A fault in the client, not an answer from the provider: try it again
+                # later rather than stop the whole run.
+                logger.exception("Sending SMS %s raised; it will be retried.", message.uuid)
+                outcome = SendError("The send raised an unexpected error.", retry=True)
+            _record_outcome(message, self.token, outcome)
+            self.handled += 1
+
+
 def _drain(*, limit: int | None, budget_seconds: float) -> int:
-    provider = active_provider()
-    rate = max(settings.RR_SMS_RATE_PER_SECOND, 0.01)
-    interval = 1.0 / rate
-    # A batch must be sent well within its lease.
-    batch_size = max(1, min(BATCH, int(rate * LEASE.total_seconds() / 2)))
-    token = uuid.uuid4().hex
-    deadline = time.monotonic() + budget_seconds
-    handled = 0
-    next_slot = time.monotonic()
-    while time.monotonic() < deadline and (limit is None or handled < limit):
-        size = batch_size if limit is None else min(batch_size, limit - handled)
-        batch = _claim(timezone.now(), size, token)
-        if not batch:
-            break
-        for message in batch:
-            if message.valid_until is not None and message.valid_until < timezone.now():
-                _finish(message, token, status=OutboxStatus.EXPIRED)
-                handled += 1
-                continue
-            # Pace sends: never burst past what the sender is provisioned for.
-            pause = next_slot - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            next_slot = max(next_slot, time.monotonic()) + interval
-            if not _still_ours(message, token):
-                continue
-            _deliver(message, provider, token)
-            handled += 1
-    return handled
+    return _Drain(limit=limit, budget_seconds=budget_seconds).run()
 
 
 def expire_queued(messages: list[OutboxMessage]) -> int:
@@ -198,12 +476,51 @@ def expire_queued(messages: list[OutboxMessage]) -> int:
     ).update(status=OutboxStatus.EXPIRED)
 
 
-def release_expired_leases(*, now: datetime | None = None) -> int:
-    """Queue again messages whose sender died while sending them."""
+def release_expired_leases(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Settle messages whose sender died while sending them (its lease ran out).
+
+    The sender may have died after the provider accepted a message and before its row
+    was marked sent; the provider is asked, so such a message is marked sent rather
+    than sent again. The rest are queued again. Returns how many were queued again."""
     moment = now or timezone.now()
-    return OutboxMessage.objects.filter(status=OutboxStatus.SENDING, lease_until__lt=moment).update(
-        status=OutboxStatus.QUEUED, lease_until=None, next_attempt_at=moment
+    stale = list(
+        OutboxMessage.objects.filter(status=OutboxStatus.SENDING, lease_until__lt=moment)
+        .select_related("contact", "shared_body")
+        .order_by("lease_until")[:limit]
     )
+    if not stale:
+        return 0
+    provider = active_provider()
+    released = 0
+    for message in stale:
+        found = None
+        if message.provider == provider.name and message.lease_until is not None:
+            try:
+                found = provider.find_sent(
+                    to=message.contact.phone, body=message.text, since=message.lease_until - LEASE
+                )
+            except ProviderUnavailable:
+                logger.warning("Cannot tell whether SMS %s was sent; asking later.", message.uuid)
+                continue
+        still_stale = OutboxMessage.objects.filter(
+            pk=message.pk, status=OutboxStatus.SENDING, lease_token=message.lease_token
+        )
+        if found is not None:
+            still_stale.update(
+                status=OutboxStatus.SENT,
+                provider_sid=found.provider_sid,
+                sent_at=moment,
+                lease_until=None,
+                lease_token="",
+            )
+        else:
+            released += still_stale.update(
+                status=OutboxStatus.QUEUED,
+                lease_until=None,
+                lease_token="",
+                next_attempt_at=min(moment, timezone.now()),
+            )
+    return released
 
 
 def sweep() -> None:
@@ -244,7 +561,7 @@ def record_status(*, provider_sid: str, status: str, error_code: str = "") -> bo
         if message is None:
             return False
         if error_code == "21610":
-            OptOut.objects.get_or_create(phone_hash=message.recipient_hash)
+            record_opt_out(message.recipient_hash)
         current = OutboxStatus(message.status)
         if current in FINAL_STATUSES or OUTBOX_STATUS_RANK[new] <= OUTBOX_STATUS_RANK[current]:
             return False

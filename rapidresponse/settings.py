@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "intake",
     "incidents",
     "dispatch",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,12 @@ RR_FIELD_LINK_HOURS = env_int("RR_FIELD_LINK_HOURS", 12)
 RR_RESPONDER_LINK_HOURS = env_int("RR_RESPONDER_LINK_HOURS", 24)
 RR_MAX_UPLOAD_BYTES = env_int("RR_MAX_UPLOAD_BYTES", 60 * 1024 * 1024)
 
+# Alerts to subscribers.
+RR_ALERT_SECOND_APPROVAL = env_bool("RR_ALERT_SECOND_APPROVAL", default=True)
+RR_ALERTS_PER_AREA_PER_HOUR = env_int("RR_ALERTS_PER_AREA_PER_HOUR", 3)
+RR_ALERT_VALIDITY_MINUTES = env_int("RR_ALERT_VALIDITY_MINUTES", 60)
+RR_SUBSCRIBE_PER_HOUR = env_int("RR_SUBSCRIBE_PER_HOUR", 10)
+
 # Messaging provider: "console" (offline, with the test phone page) or "twilio".
 # Development defaults to the console provider; a deployment must say which it uses, so
 # a production server never runs the test phone by accident.
@@ -310,6 +317,8 @@ RR_SMS_FROM = os.environ.get("RR_SMS_FROM", os.environ.get("RR_HOTLINE_NUMBER", 
 TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "")
 # Messages per second the sending number or service is provisioned for.
 RR_SMS_RATE_PER_SECOND = float(os.environ.get("RR_SMS_RATE_PER_SECOND", "1"))
+# Sends waiting on the provider at once; Twilio answers 429 above its concurrency limit.
+RR_SMS_MAX_IN_FLIGHT = env_int("RR_SMS_MAX_IN_FLIGHT", 32)
 if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and RR_PUBLIC_URL):
     raise ImproperlyConfigured(
         "The twilio provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and RR_PUBLIC_URL "

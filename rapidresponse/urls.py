@@ -16,6 +16,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("console/", include("incidents.urls")),
     path("dispatch/", include("dispatch.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("join/", include("alerts.public_urls")),
     path("r/", include("dispatch.field_urls")),
     path("report/", include("intake.urls")),
     path("hooks/", include("messaging.urls")),

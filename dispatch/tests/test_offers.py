@@ -46,7 +46,7 @@ def test_an_offer_goes_by_sms_with_its_code(dispatcher: User) -> None:
     person = responder(at=FRUITVALE)
     [offer] = actions.send_offers(actor=dispatcher, incident=event, responders=[person])
     sms = OutboxMessage.objects.get(kind=OutboxKind.OFFER)
-    assert sms.recipient == person.phone
+    assert sms.contact.phone == person.phone
     assert f"YES {offer.code}" in sms.body and f"NO {offer.code}" in sms.body
     assert "International & 35th" in sms.body
     event.refresh_from_db()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
@@ -31,10 +32,20 @@ class SendError(Exception):
         self.opted_out = opted_out
 
 
+class ProviderUnavailable(Exception):
+    """The provider could not answer a question (not a send); ask again later."""
+
+
 class SmsProvider(Protocol):
     name: str
 
-    def send(self, *, to: str, body: str) -> Sent: ...
+    def send(self, *, to: str, body: str, valid_until: datetime | None = None) -> Sent: ...
+
+    def find_sent(self, *, to: str, body: str, since: datetime) -> Sent | None:
+        """A message with this body that the provider accepted for ``to`` since
+        ``since``, if any: how a send cut short by a crash is told apart from one that
+        never happened. Raises ProviderUnavailable when it cannot tell."""
+        ...
 
 
 def active_provider() -> SmsProvider:

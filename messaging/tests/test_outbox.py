@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from conftest import committed, post_twilio
 from core import phones
 from messaging import outbox
 from messaging.models import OptOut, OutboxKind, OutboxMessage, OutboxStatus
-from messaging.providers import active_provider
+from messaging.providers import Sent, active_provider
 
 TO = "+15105550177"
 
@@ -134,6 +135,54 @@ def test_a_dead_senders_lease_is_released() -> None:
     assert message.status == OutboxStatus.SENT
 
 
+def _leased_then_crashed(message: OutboxMessage, *, accepted: bool) -> None:
+    """A sender claimed the message and died, after or before the provider took it."""
+    [claimed] = outbox._claim(timezone.now(), 1, "dead-sender")
+    assert claimed.pk == message.pk
+    if accepted:
+        active_provider().send(to=claimed.contact.phone, body=claimed.text)
+
+
+LATER = timedelta(seconds=61)
+
+
+@pytest.mark.django_db
+def test_a_send_cut_short_after_the_provider_accepted_is_not_sent_again(
+    twilio_api: Any,
+) -> None:
+    message = queue()
+    _leased_then_crashed(message, accepted=True)
+    [accepted] = twilio_api.messages
+    assert outbox.release_expired_leases(now=timezone.now() + LATER) == 0
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENT and message.provider_sid == accepted.sid
+    outbox.send_due()
+    assert len(twilio_api.messages) == 1
+
+
+@pytest.mark.django_db
+def test_a_send_cut_short_before_the_provider_accepted_is_sent_once(twilio_api: Any) -> None:
+    queue(to="+15105550178", body="the same words")  # another number: not this one's
+    outbox.send_due()
+    message = queue()
+    _leased_then_crashed(message, accepted=False)
+    assert outbox.release_expired_leases(now=timezone.now() + LATER) == 1
+    outbox.send_due()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENT
+    assert [m.to for m in twilio_api.messages] == ["+15105550178", TO]
+
+
+@pytest.mark.django_db
+def test_when_the_provider_cannot_say_the_message_waits(twilio_api: Any, settings: Any) -> None:
+    message = queue()
+    _leased_then_crashed(message, accepted=False)
+    settings.TWILIO_API_BASE = "http://127.0.0.1:9"  # nothing listens: unreachable
+    assert outbox.release_expired_leases(now=timezone.now() + LATER) == 0
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.SENDING
+
+
 @pytest.mark.django_db
 def test_sends_are_paced_at_the_configured_rate(settings: Any) -> None:
     import time
@@ -202,7 +251,7 @@ class CallbackOrder(TestCase):
         message = OutboxMessage.objects.create(
             provider="twilio",
             kind=OutboxKind.OFFER,
-            recipient=TO,
+            contact=outbox.contact_for(TO),
             recipient_hash=phones.phone_hash(TO),
             body="x",
             language="en",
@@ -268,7 +317,7 @@ def test_a_sender_that_lost_its_lease_does_not_send_the_row(twilio_api: Any) -> 
     [again] = outbox._claim(timezone.now(), 10, "second-sender")
     assert not outbox._still_ours(claimed, "first-sender")
     assert outbox._still_ours(again, "second-sender")
-    outbox._deliver(again, active_provider(), "second-sender")
+    outbox._record_outcome(again, "second-sender", outbox._send(again, "twilio"))
     message.refresh_from_db()
     assert message.status == OutboxStatus.SENT
     assert len(twilio_api.messages) == 1
@@ -282,3 +331,42 @@ def test_message_bodies_are_encrypted_at_rest() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT body FROM messaging_outboxmessage")
         assert "secret-token" not in cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_fault_in_the_client_is_retried_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = queue(to="+15105550181"), queue(to="+15105550182")
+
+    def broken(message: OutboxMessage, provider_name: str) -> Any:
+        if message.pk == first.pk:
+            raise RuntimeError("a bug in a client library")
+        return Sent(provider_sid="CON1")
+
+    monkeypatch.setattr(outbox, "_send", broken)
+    assert outbox.send_due() == 2
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == OutboxStatus.QUEUED and first.next_attempt_at > timezone.now()
+    assert second.status == OutboxStatus.SENT
+
+
+@pytest.mark.django_db
+def test_many_sends_are_in_flight_at_once_but_started_at_the_rate(
+    twilio_api: Any, settings: Any
+) -> None:
+    import time
+
+    settings.RR_SMS_RATE_PER_SECOND = 100
+    twilio_api.state.latency_seconds = 0.1  # ten times the interval between sends
+    for i in range(40):
+        queue(to=f"+1510555{1200 + i:04d}")
+    started = time.monotonic()
+    assert outbox.send_due() == 40
+    elapsed = time.monotonic() - started
+    # One at a time would take 40 x 0.1 s; paced at 100/s with sends overlapping, about
+    # 0.4 s plus one latency.
+    assert elapsed < 2.0
+    assert twilio_api.state.max_seen_concurrent > 1
+    arrivals = sorted(m.at for m in twilio_api.messages)
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert sum(gaps) / len(gaps) >= 0.008  # never faster than the rate on average

@@ -16,6 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
+from alerts import subscriptions
+from alerts.models import AreaKind
+from alerts.zipcodes import load_zip_codes, parse_zip_csv
 from core.areas import load_service_area, parse_geojson
 from core.geo import Point
 from core.models import Neighbourhood, ServiceArea
@@ -29,6 +32,8 @@ from messaging.actions import receive_sms
 
 AREA_NAME = "Demo network"
 AREA_FILE = Path(settings.BASE_DIR) / "demo" / "neighbourhoods.geojson"
+ZIP_FILE = Path(settings.BASE_DIR) / "demo" / "zip_codes.csv"
+DEMO_SUBSCRIBERS = 60
 
 DEMO_USERS = [
     ("coordinator", "Cora", "Coordinator", Role.COORDINATOR),
@@ -54,10 +59,12 @@ class Command(BaseCommand):
         self._users()
         if not ServiceArea.objects.filter(name=AREA_NAME).exists():
             load_service_area(AREA_NAME, parse_geojson(AREA_FILE.read_text(encoding="utf-8")))
+        load_zip_codes(parse_zip_csv(ZIP_FILE.read_text(encoding="utf-8")))
         if Report.objects.exists():
             self.stdout.write("Reports already exist; example incidents not added again.")
         else:
             self._incidents()
+            self._subscribers()
         self._print_logins()
 
     def _users(self) -> None:
@@ -242,6 +249,25 @@ class Command(BaseCommand):
         dispatch_actions.share_location(responder=team["Rosa"], point=Point(37.7990, -122.2480))
         return team
 
+    def _subscribers(self) -> None:
+        """Neighbours subscribed to alerts around Fruitvale and San Antonio (fictional
+        555 numbers), so an alert for the verified incident has someone to reach."""
+        hoods = list(Neighbourhood.objects.filter(name__in=["Fruitvale", "San Antonio"]))
+        for i in range(DEMO_SUBSCRIBERS):
+            area = (
+                subscriptions.AreaSpec(AreaKind.NEIGHBOURHOOD, neighbourhood=hoods[i % len(hoods)])
+                if hoods and i % 3 == 0
+                else subscriptions.AreaSpec(
+                    AreaKind.RADIUS,
+                    point=Point(37.7700 + (i % 10) * 0.002, -122.2350 + (i // 10) * 0.003),
+                    radius_m=500,
+                )
+            )
+            person = subscriptions.subscribe(
+                phone=f"+1510555{5000 + i:04d}", language="es" if i % 2 else "en", areas=[area]
+            )
+            subscriptions.confirm_or_restart(phone_hash=person.phone_hash)
+
     def _print_logins(self) -> None:
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD})"))
@@ -250,5 +276,10 @@ class Command(BaseCommand):
         self.stdout.write(
             "Responders answer offers from the test phone: text as +15105550301 (Vero), "
             "+15105550304 (Kim) or +15105550305 (Jamal)."
+        )
+        self.stdout.write(
+            f"{DEMO_SUBSCRIBERS} neighbours subscribe to alerts; text JOIN Fruitvale from the "
+            "test phone to be one, and write an alert from the verified Fruitvale incident "
+            "(a second dispatcher, dispatcher2, approves it)."
         )
         self.stdout.write("")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from messaging.providers import Sent
 
@@ -10,5 +11,9 @@ from messaging.providers import Sent
 class ConsoleProvider:
     name = "console"
 
-    def send(self, *, to: str, body: str) -> Sent:
+    def send(self, *, to: str, body: str, valid_until: datetime | None = None) -> Sent:
         return Sent(provider_sid=f"CON{uuid.uuid4().hex}")
+
+    def find_sent(self, *, to: str, body: str, since: datetime) -> Sent | None:
+        # Nothing leaves the machine: a send cut short never reached anyone.
+        return None

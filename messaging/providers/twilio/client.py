@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from messaging.providers import SendError, Sent
+from messaging.providers import ProviderUnavailable, SendError, Sent
 
 TWILIO_API = "https://api.twilio.com"
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
@@ -46,13 +48,18 @@ class TwilioProvider:
     def __init__(self) -> None:
         self.client = make_client()
 
-    def send(self, *, to: str, body: str) -> Sent:
+    def send(self, *, to: str, body: str, valid_until: datetime | None = None) -> Sent:
         sender = settings.RR_SMS_FROM
         params: dict[str, Any] = {
             "to": to,
             "body": body,
             "status_callback": f"{settings.RR_PUBLIC_URL}/hooks/twilio/status",
         }
+        if valid_until is not None:
+            # Twilio drops a message still queued at its end after this many seconds
+            # (1 to 36,000), so a stale alert expires instead of arriving hours late.
+            seconds = int((valid_until - timezone.now()).total_seconds())
+            params["validity_period"] = max(1, min(36_000, seconds))
         if sender.startswith("MG"):
             params["messaging_service_sid"] = sender
         else:
@@ -70,3 +77,20 @@ class TwilioProvider:
         except OSError as exc:
             raise SendError("Twilio could not be reached.", retry=True) from exc
         return Sent(provider_sid=str(message.sid))
+
+    def find_sent(self, *, to: str, body: str, since: datetime) -> Sent | None:
+        # The Messages API has no idempotency key: look for what it accepted. Listing
+        # is newest first; a crash leaves at most one message per sender unaccounted.
+        # Twilio's creation times are to the second.
+        earliest = since - timedelta(seconds=1)
+        try:
+            recent = self.client.messages.list(to=to, limit=50)
+        except TwilioRestException as exc:
+            raise ProviderUnavailable(f"Twilio refused the lookup ({exc.status}).") from exc
+        except OSError as exc:
+            raise ProviderUnavailable("Twilio could not be reached.") from exc
+        for message in recent:
+            created = message.date_created
+            if message.body == body and created is not None and created >= earliest:
+                return Sent(provider_sid=str(message.sid))
+        return None

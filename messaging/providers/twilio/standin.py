@@ -19,9 +19,10 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Received:
     body: str
     sender: str
     at: float
+    created: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -45,7 +47,11 @@ class StandInState:
     account_sid: str
     auth_token: str
     rate_per_second: float | None = None
+    # Twilio refuses requests above a number in progress at once (429, 20429).
+    max_concurrent: int | None = None
     latency_seconds: float = 0.0
+    in_progress: int = 0
+    max_seen_concurrent: int = 0
     messages: list[Received] = field(default_factory=list)
     rejected_429: int = 0
     failures: deque[Failure] = field(default_factory=deque)
@@ -67,20 +73,79 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:
+    def _authorized(self, path: str) -> bool:
         state = self.server.state
-        expected = f"/2010-04-01/Accounts/{state.account_sid}/Messages.json"
-        if self.path != expected:
+        if path != f"/2010-04-01/Accounts/{state.account_sid}/Messages.json":
             self._json(404, {"code": 20404, "message": "Not found", "status": 404})
-            return
+            return False
         credentials = base64.b64encode(f"{state.account_sid}:{state.auth_token}".encode()).decode()
         if self.headers.get("Authorization") != f"Basic {credentials}":
             self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+            return False
+        return True
+
+    def _resource(self, message: Received) -> dict[str, Any]:
+        state = self.server.state
+        return {
+            "sid": message.sid,
+            "account_sid": state.account_sid,
+            "to": message.to,
+            "from": message.sender,
+            "body": message.body,
+            "status": "queued",
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "date_created": formatdate(message.created, usegmt=True),
+            "uri": f"/2010-04-01/Accounts/{state.account_sid}/Messages/{message.sid}.json",
+        }
+
+    def do_GET(self) -> None:
+        """List messages, newest first, optionally only those to one number (``To``)."""
+        url = urlsplit(self.path)
+        if not self._authorized(url.path):
+            return
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        page_size = min(1000, int(query.get("PageSize", "50")))
+        with self.server.state.lock:
+            found = [m for m in self.server.state.messages if m.to == query.get("To", m.to)]
+        found.reverse()
+        self._json(
+            200,
+            {
+                "messages": [self._resource(m) for m in found[:page_size]],
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": page_size,
+                "uri": url.path,
+            },
+        )
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        if not self._authorized(self.path):
             return
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-        if state.latency_seconds:
-            time.sleep(state.latency_seconds)
+        with state.lock:
+            state.in_progress += 1
+            state.max_seen_concurrent = max(state.max_seen_concurrent, state.in_progress)
+            too_many = state.max_concurrent is not None and state.in_progress > state.max_concurrent
+        try:
+            if too_many:
+                with state.lock:
+                    state.rejected_429 += 1
+                self._json(429, {"code": 20429, "message": "Too Many Requests", "status": 429})
+                return
+            if state.latency_seconds:
+                time.sleep(state.latency_seconds)
+            self._accept(form)
+        finally:
+            with state.lock:
+                state.in_progress -= 1
+
+    def _accept(self, form: dict[str, str]) -> None:
+        state = self.server.state
         with state.lock:
             now = time.monotonic()
             if state.failures:
@@ -98,31 +163,15 @@ class _Handler(BaseHTTPRequestHandler):
                     self._json(429, {"code": 20429, "message": "Too Many Requests", "status": 429})
                     return
                 state.recent.append(now)
-            sid = "SM" + uuid.uuid4().hex
-            state.messages.append(
-                Received(
-                    sid=sid,
-                    to=form.get("To", ""),
-                    body=form.get("Body", ""),
-                    sender=form.get("From", form.get("MessagingServiceSid", "")),
-                    at=now,
-                )
+            received = Received(
+                sid="SM" + uuid.uuid4().hex,
+                to=form.get("To", ""),
+                body=form.get("Body", ""),
+                sender=form.get("From", form.get("MessagingServiceSid", "")),
+                at=now,
             )
-        self._json(
-            201,
-            {
-                "sid": sid,
-                "account_sid": state.account_sid,
-                "to": form.get("To"),
-                "from": form.get("From"),
-                "body": form.get("Body"),
-                "status": "queued",
-                "num_segments": "1",
-                "direction": "outbound-api",
-                "api_version": "2010-04-01",
-                "uri": f"{expected[:-5]}/{sid}.json",
-            },
-        )
+            state.messages.append(received)
+        self._json(201, self._resource(received))
 
 
 class _Server(ThreadingHTTPServer):
@@ -168,3 +217,27 @@ class TwilioStandIn:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def main() -> None:
+    """Run the stand-in in its own process (benchmarks: so it does not share the
+    sender's interpreter). Prints its URL, then serves until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local stand-in for the Twilio Messages API")
+    parser.add_argument("--account-sid", default="ACtest")
+    parser.add_argument("--auth-token", default="test-auth-token")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--max-concurrent", type=int, default=None)
+    parser.add_argument("--rate", type=float, default=None, help="429 above this per second")
+    args = parser.parse_args()
+    api = TwilioStandIn(account_sid=args.account_sid, auth_token=args.auth_token)
+    api.state.latency_seconds = args.latency
+    api.state.max_concurrent = args.max_concurrent
+    api.state.rate_per_second = args.rate
+    print(api.url, flush=True)
+    api.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,490 @@
+"""Alerts: compose, approve, fan out, pause, resume, cancel.
+
+Only a verified incident gives an alert and only a false one gives rumour control; a
+second dispatcher approves (unless turned off); at most RR_ALERTS_PER_AREA_PER_HOUR
+alerts per neighbourhood per hour; the coordinators' kill switch stops everything.
+Fan-out writes one outbox row per recipient in bulk, nearest first, each valid for
+RR_ALERT_VALIDITY_MINUTES; a unique dedupe key per (alert, subscriber) makes a fan-out
+that is run again (a worker killed halfway) add only what is missing.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import h3
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+
+from alerts.models import (
+    Alert,
+    AlertControl,
+    AlertKind,
+    AlertStatus,
+    AlertTemplate,
+    Subscriber,
+    SubscriberCell,
+    SubscriberStatus,
+)
+from core import audit
+from core.geo import Point, cells_touching, distance_meters
+from core.models import AuditAction
+from incidents.models import Incident, IncidentStatus
+from messaging.models import OptOut, OutboxBody, OutboxKind, OutboxMessage, OutboxStatus
+from messaging.outbox import BulkRow, queue_bulk
+
+CELL_RESOLUTION = 8
+MAX_RADIUS_M = 10_000
+
+
+class AlertRefused(ValueError):
+    """The alert cannot go out as asked; the message says why."""
+
+
+def default_template(kind: AlertKind) -> str:
+    """The built-in text, in the active language, when coordinators have not set one.
+    Short on purpose, and the Spanish avoids the accents that would force UCS-2: each
+    fits one segment for a place name of ordinary length."""
+    if kind == AlertKind.RUMOUR:
+        return _(
+            "{network} RUMOUR CHECK: reports of ICE near {place} were checked and are "
+            "FALSE. Share only verified news. Reply STOP to end."
+        )
+    return _(
+        "{network} VERIFIED: immigration agents at {place} ({time}). Do not open the "
+        "door without a judge's warrant. Reply STOP to end."
+    )
+
+
+def template_for(kind: AlertKind, language: str) -> str:
+    saved = AlertTemplate.objects.filter(kind=kind, language=language).first()
+    if saved is not None:
+        return saved.body
+    with translation.override(language):
+        return default_template(kind)
+
+
+def fill(template: str, incident: Incident, language: str) -> str:
+    hood = incident.neighbourhood.name if incident.neighbourhood else ""
+    with translation.override(language):
+        values = {
+            "network": settings.RR_NETWORK_NAME,
+            "place": incident.location_text or hood,
+            "neighbourhood": hood or incident.location_text,
+            "time": formats.time_format(timezone.localtime(incident.last_seen), "H:i"),
+        }
+    text = template
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def suggested_bodies(incident: Incident, kind: AlertKind) -> dict[str, str]:
+    return {
+        language: fill(template_for(kind, language), incident, language)
+        for language in settings.RR_LANGUAGES
+    }
+
+
+# Audience
+
+
+def audience_cells(incident: Incident, radius_m: int) -> list[int]:
+    return cells_touching(incident.point, radius_m, CELL_RESOLUTION)
+
+
+def audience_count(incident: Incident, radius_m: int) -> int:
+    """Active subscribers whose areas meet the circle, except numbers that opted out."""
+    return len(_audience(incident, radius_m))
+
+
+def _check_radius(radius_m: int) -> None:
+    if not 100 <= radius_m <= MAX_RADIUS_M:
+        raise AlertRefused(_("Choose a radius between 100 m and 10 km."))
+
+
+# Rules
+
+
+def sending_enabled() -> bool:
+    control = AlertControl.objects.filter(pk=1).first()
+    return control is None or control.sending_enabled
+
+
+def _check_incident(incident: Incident, kind: AlertKind) -> None:
+    if kind == AlertKind.ALERT and incident.status != IncidentStatus.VERIFIED:
+        raise AlertRefused(_("Only a verified incident can produce an alert."))
+    if kind == AlertKind.RUMOUR and incident.status != IncidentStatus.FALSE:
+        raise AlertRefused(_("Rumour control is only for incidents found false."))
+
+
+def _check_breaker(incident: Incident, kind: AlertKind, *, excluding: Alert | None = None) -> None:
+    if not sending_enabled():
+        raise AlertRefused(_("Alert sending is switched off by a coordinator."))
+    if kind != AlertKind.ALERT:
+        return
+    recent = Alert.objects.filter(
+        kind=AlertKind.ALERT,
+        created_at__gte=timezone.now() - timedelta(hours=1),
+        status__in=[AlertStatus.SENDING, AlertStatus.PAUSED, AlertStatus.SENT],
+    )
+    if incident.neighbourhood_id is not None:
+        recent = recent.filter(incident__neighbourhood_id=incident.neighbourhood_id)
+    else:
+        recent = recent.filter(incident=incident)
+    if excluding is not None:
+        recent = recent.exclude(pk=excluding.pk)
+    if recent.count() >= settings.RR_ALERTS_PER_AREA_PER_HOUR:
+        raise AlertRefused(
+            _("This area already had %(n)d alert(s) in the last hour; no more can go out now.")
+            % {"n": settings.RR_ALERTS_PER_AREA_PER_HOUR}
+        )
+
+
+# Lifecycle
+
+
+@transaction.atomic
+def compose(
+    *, actor: Any, incident: Incident, kind: AlertKind, radius_m: int, bodies: dict[str, str]
+) -> Alert:
+    incident = Incident.objects.select_related("neighbourhood").get(pk=incident.pk)
+    _check_incident(incident, kind)
+    _check_radius(radius_m)
+    _check_breaker(incident, kind)
+    cleaned = {lang: (bodies.get(lang) or "").strip() for lang in settings.RR_LANGUAGES}
+    missing = [lang for lang, text in cleaned.items() if not text]
+    if missing:
+        raise AlertRefused(
+            _("Write the message in every language: %(langs)s.") % {"langs": ", ".join(missing)}
+        )
+    alert = Alert.objects.create(
+        incident=incident,
+        kind=kind,
+        status=AlertStatus.AWAITING_APPROVAL,
+        radius_m=radius_m,
+        bodies=cleaned,
+        audience=audience_count(incident, radius_m),
+        composed_by=actor,
+    )
+    audit.record(actor=actor, action=AuditAction.ALERT_COMPOSED, target=alert, kind=kind)
+    if not settings.RR_ALERT_SECOND_APPROVAL:
+        return approve(actor=actor, alert=alert)
+    return alert
+
+
+@transaction.atomic
+def approve(*, actor: Any, alert: Alert) -> Alert:
+    from alerts.tasks import fan_out_alert
+
+    alert = (
+        Alert.objects.select_for_update()
+        .select_related("incident", "incident__neighbourhood")
+        .get(pk=alert.pk)
+    )
+    if alert.status != AlertStatus.AWAITING_APPROVAL:
+        raise AlertRefused(_("This alert is not waiting for approval."))
+    if settings.RR_ALERT_SECOND_APPROVAL and actor.pk == alert.composed_by_id:
+        raise AlertRefused(_("A second dispatcher must approve: you composed this alert."))
+    _check_incident(alert.incident, AlertKind(alert.kind))
+    _check_breaker(alert.incident, AlertKind(alert.kind), excluding=alert)
+    now = timezone.now()
+    alert.status = AlertStatus.SENDING
+    alert.approved_by = actor
+    alert.approved_at = now
+    alert.valid_until = now + timedelta(minutes=settings.RR_ALERT_VALIDITY_MINUTES)
+    alert.save()
+    audit.record(actor=actor, action=AuditAction.ALERT_APPROVED, target=alert)
+    alert_id = alert.pk
+    transaction.on_commit(lambda: fan_out_alert.enqueue(alert_id=alert_id))
+    return alert
+
+
+@dataclass(frozen=True)
+class Recipient:
+    subscriber_id: int
+    contact_id: int
+    phone_hash: str
+    language: str
+    distance_m: float
+
+
+def _audience(incident: Incident, radius_m: int) -> list[Recipient]:
+    """The audience, nearest first, each subscriber placed by the nearest of their cells.
+
+    Two queries: the subscribers' cells around the incident (for the distances), then the
+    active subscribers among them who have not opted out. A subscriber query that only
+    tests "has a cell in the list" lets SQLite start from the subscribers and probe every
+    cell for each; "is among the subscribers of these cells" starts from the cells."""
+    origin = incident.point
+    cells = audience_cells(incident, radius_m)
+    in_area = SubscriberCell.objects.filter(h3_cell__in=cells)
+    cell_distance: dict[int, float] = {}
+    nearest: dict[int, float] = {}
+    for subscriber_id, cell in in_area.values_list("subscriber_id", "h3_cell").iterator(
+        chunk_size=20_000
+    ):
+        distance = cell_distance.get(cell)
+        if distance is None:
+            lat, lng = h3.cell_to_latlng(h3.int_to_str(cell))
+            distance = cell_distance[cell] = distance_meters(origin, Point(lat, lng))
+        if distance < nearest.get(subscriber_id, math.inf):
+            nearest[subscriber_id] = distance
+    opted_out = OptOut.objects.filter(phone_hash=OuterRef("phone_hash"))
+    people = (
+        Subscriber.objects.filter(
+            status=SubscriberStatus.ACTIVE, pk__in=in_area.values("subscriber_id")
+        )
+        .exclude(Exists(opted_out))
+        .values_list("pk", "contact_id", "phone_hash", "language")
+    )
+    recipients = [
+        Recipient(pk, contact_id, phone_hash, language, nearest[pk])
+        for pk, contact_id, phone_hash, language in people.iterator(chunk_size=20_000)
+        if pk in nearest
+    ]
+    recipients.sort(key=lambda r: (r.distance_m, r.subscriber_id))
+    return recipients
+
+
+def _recipients(alert: Alert) -> list[Recipient]:
+    return _audience(alert.incident, alert.radius_m)
+
+
+def fan_out(alert_id: int) -> int:
+    """Write the outbox rows of an approved alert. Safe to run again: rows that exist
+    are skipped by their dedupe key. Returns how many rows the alert has."""
+    from messaging.tasks import send_queued_messages
+
+    alert = Alert.objects.select_related("incident", "incident__neighbourhood").get(pk=alert_id)
+    if alert.status not in {AlertStatus.SENDING, AlertStatus.PAUSED}:
+        return 0
+    bodies = {}
+    for language, text in alert.bodies.items():
+        body, _created = OutboxBody.objects.get_or_create(
+            uuid=_body_uuid(alert, language), defaults={"text": text}
+        )
+        bodies[language] = body
+    default_language = str(settings.RR_LANGUAGES[0])
+    batch = alert.batch
+    rows = []
+    for rank, r in enumerate(_recipients(alert)):
+        language = r.language if r.language in bodies else default_language
+        rows.append(
+            BulkRow(
+                contact_id=r.contact_id,
+                recipient_hash=r.phone_hash,
+                language=language,
+                shared_body_id=bodies[language].pk,
+                priority=rank,
+                dedupe_key=f"{batch}:{r.subscriber_id:010d}",
+            )
+        )
+    # Written in key order, the unique index on the dedupe key grows at one end.
+    rows.sort(key=lambda row: row.dedupe_key)
+    with transaction.atomic():
+        # Paused (or switched off) while this ran: the rows wait, held.
+        current = Alert.objects.select_for_update().get(pk=alert.pk)
+        if current.status not in {AlertStatus.SENDING, AlertStatus.PAUSED}:
+            return 0
+        status = OutboxStatus.QUEUED if current.status == AlertStatus.SENDING else OutboxStatus.HELD
+        queue_bulk(
+            rows,
+            kind=OutboxKind.ALERT,
+            batch=alert.batch,
+            status=status,
+            valid_until=alert.valid_until,
+        )
+        total = OutboxMessage.objects.filter(batch=alert.batch).count()
+        Alert.objects.filter(pk=alert.pk).update(fanned_out_at=timezone.now(), audience=total)
+    transaction.on_commit(send_queued_messages.enqueue)
+    return total
+
+
+def _body_uuid(alert: Alert, language: str) -> uuid.UUID:
+    """Stable per alert and language, so a repeated fan-out reuses the same text."""
+    return uuid.uuid5(alert.uuid, f"body:{language}")
+
+
+@transaction.atomic
+def pause(*, actor: Any, alert: Alert) -> Alert:
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status != AlertStatus.SENDING:
+        raise AlertRefused(_("Only an alert that is sending can be paused."))
+    OutboxMessage.objects.filter(batch=alert.batch, status=OutboxStatus.QUEUED).update(
+        status=OutboxStatus.HELD
+    )
+    alert.status = AlertStatus.PAUSED
+    alert.save(update_fields=["status"])
+    audit.record(actor=actor, action=AuditAction.ALERT_PAUSED, target=alert)
+    return alert
+
+
+@transaction.atomic
+def resume(*, actor: Any, alert: Alert) -> Alert:
+    from messaging.tasks import send_queued_messages
+
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status != AlertStatus.PAUSED:
+        raise AlertRefused(_("Only a paused alert can be resumed."))
+    if not sending_enabled():
+        raise AlertRefused(_("Alert sending is switched off by a coordinator."))
+    OutboxMessage.objects.filter(batch=alert.batch, status=OutboxStatus.HELD).update(
+        status=OutboxStatus.QUEUED, next_attempt_at=timezone.now()
+    )
+    alert.status = AlertStatus.SENDING
+    alert.save(update_fields=["status"])
+    audit.record(actor=actor, action=AuditAction.ALERT_RESUMED, target=alert)
+    transaction.on_commit(send_queued_messages.enqueue)
+    return alert
+
+
+@transaction.atomic
+def cancel(*, actor: Any, alert: Alert) -> Alert:
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status not in {AlertStatus.AWAITING_APPROVAL, AlertStatus.SENDING, AlertStatus.PAUSED}:
+        raise AlertRefused(_("This alert has finished."))
+    OutboxMessage.objects.filter(
+        batch=alert.batch, status__in=[OutboxStatus.QUEUED, OutboxStatus.HELD]
+    ).update(status=OutboxStatus.CANCELLED)
+    alert.status = AlertStatus.CANCELLED
+    alert.finished_at = timezone.now()
+    alert.save(update_fields=["status", "finished_at"])
+    audit.record(actor=actor, action=AuditAction.ALERT_CANCELLED, target=alert)
+    return alert
+
+
+@transaction.atomic
+def set_sending_enabled(*, actor: Any, enabled: bool) -> AlertControl:
+    """The kill switch. Off: every alert in progress is paused (its queued messages
+    held) and none can be approved. On: nothing resumes by itself."""
+    control, _created = AlertControl.objects.select_for_update().get_or_create(pk=1)
+    control.sending_enabled = enabled
+    control.changed_at = timezone.now()
+    control.changed_by = actor
+    control.save()
+    if not enabled:
+        sending = Alert.objects.filter(status=AlertStatus.SENDING)
+        for alert in sending:
+            OutboxMessage.objects.filter(batch=alert.batch, status=OutboxStatus.QUEUED).update(
+                status=OutboxStatus.HELD
+            )
+        sending.update(status=AlertStatus.PAUSED)
+    audit.record(actor=actor, action=AuditAction.ALERTS_SWITCHED, target=control, enabled=enabled)
+    return control
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    waiting: int
+    sent: int
+    delivered: int
+    failed: int
+    expired: int
+    percent: int
+    seconds_left: int
+
+    @property
+    def done(self) -> int:
+        return self.total - self.waiting
+
+
+def progress(alert: Alert) -> Progress:
+    return progress_of([alert])[alert.pk]
+
+
+def progress_of(alerts: list[Alert]) -> dict[int, Progress]:
+    """Progress of several alerts in one query (the incident panel lists them all)."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    rows = (
+        OutboxMessage.objects.filter(batch__in=[a.batch for a in alerts])
+        .values_list("batch", "status")
+        .annotate(n=Count("pk"))
+        .values_list("batch", "status", "n")
+    )
+    for batch, status, n in rows:
+        counts[batch][status] = n
+    rate = max(settings.RR_SMS_RATE_PER_SECOND, 0.01)
+    result = {}
+    for alert in alerts:
+        of = counts.get(alert.batch, {})
+        waiting = sum(of.get(s, 0) for s in WAITING)
+        total = sum(of.values())
+        if total:
+            percent = round(100 * (total - waiting) / total)
+        else:
+            percent = 100 if alert.fanned_out_at else 0
+        result[alert.pk] = Progress(
+            total=total,
+            waiting=waiting,
+            sent=of.get(OutboxStatus.SENT, 0),
+            delivered=of.get(OutboxStatus.DELIVERED, 0),
+            failed=sum(of.get(s, 0) for s in (OutboxStatus.FAILED, OutboxStatus.UNDELIVERED)),
+            expired=sum(of.get(s, 0) for s in NOT_SENT),
+            percent=percent,
+            seconds_left=math.ceil(waiting / rate),
+        )
+    return result
+
+
+WAITING = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.HELD)
+NOT_SENT = (OutboxStatus.EXPIRED, OutboxStatus.SKIPPED, OutboxStatus.CANCELLED)
+
+
+def finish_sent_alerts() -> int:
+    """Periodic: an alert whose messages have all been handled is finished."""
+    finished = 0
+    for alert in Alert.objects.filter(status=AlertStatus.SENDING, fanned_out_at__isnull=False):
+        if not OutboxMessage.objects.filter(batch=alert.batch, status__in=WAITING).exists():
+            Alert.objects.filter(pk=alert.pk, status=AlertStatus.SENDING).update(
+                status=AlertStatus.SENT, finished_at=timezone.now()
+            )
+            finished += 1
+    return finished
+
+
+# Templates
+
+
+PLACEHOLDERS = ("{network}", "{place}", "{neighbourhood}", "{time}")
+
+
+@transaction.atomic
+def save_template(*, actor: Any, kind: AlertKind, language: str, body: str) -> AlertTemplate:
+    if language not in settings.RR_LANGUAGES:
+        raise AlertRefused(_("That language is not one this network uses."))
+    text = body.strip()
+    if not text:
+        raise AlertRefused(_("A template cannot be empty."))
+    unknown = {
+        part.split("}", 1)[0]
+        for part in text.split("{")[1:]
+        if "{" + part.split("}", 1)[0] + "}" not in PLACEHOLDERS
+    }
+    if unknown:
+        raise AlertRefused(
+            _("Unknown placeholder: %(names)s. Use %(known)s.")
+            % {"names": ", ".join(sorted(unknown)), "known": " ".join(PLACEHOLDERS)}
+        )
+    template, _created = AlertTemplate.objects.update_or_create(
+        kind=kind,
+        language=language,
+        defaults={"body": text, "updated_at": timezone.now(), "updated_by": actor},
+    )
+    audit.record(
+        actor=actor,
+        action=AuditAction.TEMPLATE_SAVED,
+        target=template,
+        kind=kind,
+        language=language,
+    )
+    return template

@@ -1,0 +1,411 @@
+"""Alerts: only from verified incidents, approved by a second dispatcher, fanned out in
+bulk nearest first, paused, resumed, cancelled, limited per area, switched off."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from accounts.models import User
+from alerts import actions, subscriptions
+from alerts.models import Alert, AlertKind, AlertStatus, AlertTemplate
+from alerts.tests.conftest import incident_at
+from alerts.tests.factories import subscriber
+from conftest import DOWNTOWN, FRUITVALE, committed
+from core.models import AuditAction, AuditEvent
+from core.sms import segments
+from incidents.models import Incident, IncidentStatus
+from messaging import outbox
+from messaging.models import OptOut, OutboxMessage, OutboxStatus
+
+BODIES = {
+    "en": "VERIFIED: agents at International & 35th.",
+    "es": "VERIFICADO: agentes en International y 35.",
+}
+
+
+def compose(incident: Incident, actor: User, radius_m: int = 2000, **kwargs: Any) -> Alert:
+    return actions.compose(
+        actor=actor,
+        incident=incident,
+        kind=kwargs.pop("kind", AlertKind.ALERT),
+        radius_m=radius_m,
+        bodies=kwargs.pop("bodies", BODIES),
+    )
+
+
+def approve(alert: Alert, actor: User) -> Alert:
+    with committed():
+        return actions.approve(actor=actor, alert=alert)
+
+
+def north_of(point: tuple[float, float], metres: float) -> tuple[float, float]:
+    return (point[0] + metres / 111_320, point[1])
+
+
+# Verify before alert
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "status",
+    [
+        IncidentStatus.NEW,
+        IncidentStatus.VERIFYING,
+        IncidentStatus.UNVERIFIED,
+        IncidentStatus.FALSE,
+        IncidentStatus.CLOSED,
+    ],
+)
+def test_only_a_verified_incident_can_produce_an_alert(
+    service_area: Any, dispatcher: User, status: IncidentStatus
+) -> None:
+    incident = incident_at(FRUITVALE, status, dispatcher)
+    subscriber(at=FRUITVALE)
+    with pytest.raises(actions.AlertRefused, match="Only a verified incident"):
+        compose(incident, dispatcher)
+    assert not Alert.objects.exists()
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_alert_composed_before_the_incident_was_closed_is_not_approved(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    subscriber(at=FRUITVALE)
+    alert = compose(verified, dispatcher)
+    Incident.objects.filter(pk=verified.pk).update(status=IncidentStatus.CLOSED)
+    with pytest.raises(actions.AlertRefused, match="Only a verified incident"):
+        approve(alert, second_dispatcher)
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_false_incident_gets_rumour_control_not_an_alert(
+    service_area: Any, dispatcher: User, second_dispatcher: User
+) -> None:
+    incident = incident_at(FRUITVALE, IncidentStatus.FALSE, dispatcher)
+    subscriber(at=FRUITVALE)
+    rumour = compose(incident, dispatcher, kind=AlertKind.RUMOUR)
+    approve(rumour, second_dispatcher)
+    assert OutboxMessage.objects.filter(batch=rumour.batch).count() == 1
+    verified = incident_at(DOWNTOWN, IncidentStatus.VERIFIED, dispatcher)
+    with pytest.raises(actions.AlertRefused, match="Rumour control is only"):
+        compose(verified, dispatcher, kind=AlertKind.RUMOUR)
+
+
+# Approval
+
+
+@pytest.mark.django_db
+def test_the_composer_cannot_approve_a_second_dispatcher_can(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    subscriber(at=FRUITVALE)
+    alert = compose(verified, dispatcher)
+    assert alert.status == AlertStatus.AWAITING_APPROVAL
+    assert not OutboxMessage.objects.exists()
+    with pytest.raises(actions.AlertRefused, match="second dispatcher"):
+        approve(alert, dispatcher)
+    approved = approve(alert, second_dispatcher)
+    assert approved.status == AlertStatus.SENDING and approved.approved_by == second_dispatcher
+    assert approved.valid_until is not None
+    actions_logged = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {AuditAction.ALERT_COMPOSED, AuditAction.ALERT_APPROVED} <= actions_logged
+
+
+@pytest.mark.django_db
+def test_without_second_approval_composing_sends(
+    verified: Incident, dispatcher: User, settings: Any
+) -> None:
+    settings.RR_ALERT_SECOND_APPROVAL = False
+    subscriber(at=FRUITVALE)
+    with committed():
+        alert = compose(verified, dispatcher)
+    assert alert.status == AlertStatus.SENDING
+    assert OutboxMessage.objects.get(batch=alert.batch).status == OutboxStatus.SENT
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("radius", "bodies", "problem"),
+    [
+        (50, BODIES, "radius"),
+        (20_000, BODIES, "radius"),
+        (2000, {"en": "only English"}, "every language"),
+        (2000, {"en": "  ", "es": "x"}, "every language"),
+    ],
+)
+def test_bad_compositions_are_refused(
+    verified: Incident, dispatcher: User, radius: int, bodies: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(actions.AlertRefused, match=problem):
+        compose(verified, dispatcher, radius_m=radius, bodies=bodies)
+    assert not Alert.objects.exists()
+
+
+# Audience and fan-out
+
+
+@pytest.mark.django_db
+def test_the_audience_is_active_subscribers_whose_areas_meet_the_circle(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    near = subscriber(at=north_of(FRUITVALE, 300))
+    edge = subscriber(at=north_of(FRUITVALE, 2600), radius_m=1000)  # its area reaches in
+    subscriber(at=north_of(FRUITVALE, 6000))  # too far
+    subscriber(at=FRUITVALE, active=False)  # never confirmed
+    stopped = subscriber(at=FRUITVALE)
+    subscriptions.stop(phone_hash=stopped.phone_hash)
+    opted = subscriber(at=FRUITVALE)
+    OptOut.objects.create(phone_hash=opted.phone_hash)  # blocked at the carrier
+    assert actions.audience_count(verified, 2000) == 2
+    alert = compose(verified, dispatcher)
+    assert alert.audience == 2
+    approve(alert, second_dispatcher)
+    rows = OutboxMessage.objects.filter(batch=alert.batch).order_by("priority")
+    assert [r.recipient_hash for r in rows] == [near.phone_hash, edge.phone_hash]
+
+
+@pytest.mark.django_db
+def test_each_subscriber_gets_their_language_nearest_first(
+    verified: Incident, dispatcher: User, second_dispatcher: User, settings: Any
+) -> None:
+    settings.RR_SMS_RATE_PER_SECOND = 1  # the sender must not drain it before we look
+    people = [
+        subscriber(at=north_of(FRUITVALE, metres), language=language, radius_m=200)
+        for metres, language in [(1500, "es"), (200, "en"), (900, "es"), (3000, "en")]
+    ]
+    # Approved outside a commit: the sender is not woken, so the rows stay queued.
+    alert = actions.approve(
+        actor=second_dispatcher, alert=compose(verified, dispatcher, radius_m=5000)
+    )
+    actions.fan_out(alert.pk)
+    rows = list(OutboxMessage.objects.filter(batch=alert.batch).order_by("priority"))
+    by_distance = [people[1], people[2], people[0], people[3]]
+    assert [r.recipient_hash for r in rows] == [p.phone_hash for p in by_distance]
+    assert [r.text for r in rows] == [BODIES[p.language] for p in by_distance]
+    # One encrypted text per language, not one per recipient.
+    assert len({r.shared_body_id for r in rows}) == 2
+    assert all(r.body is None and r.valid_until == alert.valid_until for r in rows)
+    assert all(r.status == OutboxStatus.QUEUED for r in rows)
+
+
+@pytest.mark.django_db
+def test_fanning_out_again_writes_nothing_twice(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    for metres in range(0, 1000, 100):
+        subscriber(at=north_of(FRUITVALE, metres))
+    alert = compose(verified, dispatcher)
+    actions.approve(actor=second_dispatcher, alert=alert)
+    assert actions.fan_out(alert.pk) == 10
+    first = dict(OutboxMessage.objects.filter(batch=alert.batch).values_list("dedupe_key", "pk"))
+    # A worker killed mid-fan-out runs it again; a late subscriber is added, no one twice.
+    late = subscriber(at=north_of(FRUITVALE, 50))
+    assert actions.fan_out(alert.pk) == 11
+    second = dict(OutboxMessage.objects.filter(batch=alert.batch).values_list("dedupe_key", "pk"))
+    assert {k: second[k] for k in first} == first
+    assert f"{alert.batch}:{late.pk:010d}" in second
+
+
+# Sending, pausing, cancelling
+
+
+@pytest.mark.django_db
+def test_an_approved_alert_is_sent_and_finishes(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    for metres in (100, 300, 500):
+        subscriber(at=north_of(FRUITVALE, metres))
+    alert = approve(compose(verified, dispatcher), second_dispatcher)
+    progress = actions.progress(alert)
+    assert (progress.total, progress.sent, progress.waiting, progress.percent) == (3, 3, 0, 100)
+    assert actions.finish_sent_alerts() == 1
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.SENT and alert.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_pause_holds_resume_sends_cancel_drops(
+    verified: Incident, dispatcher: User, second_dispatcher: User, settings: Any
+) -> None:
+    for metres in range(0, 1000, 100):
+        subscriber(at=north_of(FRUITVALE, metres))
+    alert = compose(verified, dispatcher)
+    actions.approve(actor=second_dispatcher, alert=alert)
+    actions.fan_out(alert.pk)
+    assert outbox.send_due(limit=3) == 3
+    actions.pause(actor=dispatcher, alert=alert)
+    assert outbox.send_due() == 0
+    progress = actions.progress(alert)
+    assert (progress.sent, progress.waiting) == (3, 7)
+    assert OutboxMessage.objects.filter(batch=alert.batch, status=OutboxStatus.HELD).count() == 7
+    with pytest.raises(actions.AlertRefused):
+        actions.pause(actor=dispatcher, alert=alert)
+    actions.resume(actor=dispatcher, alert=alert)
+    assert outbox.send_due(limit=2) == 2
+    actions.cancel(actor=dispatcher, alert=alert)
+    assert outbox.send_due() == 0
+    counts = actions.progress(alert)
+    assert (counts.sent, counts.expired, counts.waiting, counts.percent) == (5, 5, 0, 100)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.CANCELLED
+    with pytest.raises(actions.AlertRefused):
+        actions.resume(actor=dispatcher, alert=alert)
+
+
+@pytest.mark.django_db
+def test_a_stale_alert_expires_instead_of_arriving_late(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    subscriber(at=FRUITVALE)
+    alert = compose(verified, dispatcher)
+    actions.approve(actor=second_dispatcher, alert=alert)
+    actions.fan_out(alert.pk)
+    OutboxMessage.objects.filter(batch=alert.batch).update(
+        valid_until=timezone.now() - timedelta(seconds=1)
+    )
+    outbox.send_due()
+    assert OutboxMessage.objects.get(batch=alert.batch).status == OutboxStatus.EXPIRED
+
+
+@pytest.mark.django_db
+def test_someone_who_texts_stop_mid_send_gets_nothing_more(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    person = subscriber(at=FRUITVALE)
+    alert = compose(verified, dispatcher)
+    actions.approve(actor=second_dispatcher, alert=alert)
+    actions.fan_out(alert.pk)
+    OptOut.objects.create(phone_hash=person.phone_hash)
+    outbox.send_due()
+    assert OutboxMessage.objects.get(batch=alert.batch).status == OutboxStatus.SKIPPED
+
+
+# Breaker and kill switch
+
+
+@pytest.mark.django_db
+def test_at_most_n_alerts_per_area_per_hour(
+    verified: Incident, dispatcher: User, second_dispatcher: User, settings: Any
+) -> None:
+    settings.RR_ALERTS_PER_AREA_PER_HOUR = 2
+    subscriber(at=FRUITVALE)
+    for _ in range(2):
+        approve(compose(verified, dispatcher), second_dispatcher)
+    with pytest.raises(actions.AlertRefused, match="already had 2"):
+        compose(verified, dispatcher)
+    # Another area is not affected; and an hour later this one is open again.
+    downtown = incident_at(DOWNTOWN, IncidentStatus.VERIFIED, dispatcher, "Clay & 13th")
+    assert downtown.neighbourhood_id != verified.neighbourhood_id
+    compose(downtown, dispatcher)
+    Alert.objects.filter(incident=verified).update(
+        created_at=timezone.now() - timedelta(hours=1, minutes=1)
+    )
+    compose(verified, dispatcher)
+
+
+@pytest.mark.django_db
+def test_the_kill_switch_holds_everything_and_refuses_approval(
+    verified: Incident, dispatcher: User, second_dispatcher: User, coordinator: User
+) -> None:
+    for metres in (0, 200, 400):
+        subscriber(at=north_of(FRUITVALE, metres))
+    sending = compose(verified, dispatcher)
+    actions.approve(actor=second_dispatcher, alert=sending)
+    actions.fan_out(sending.pk)
+    waiting = compose(verified, dispatcher)
+    actions.set_sending_enabled(actor=coordinator, enabled=False)
+    sending.refresh_from_db()
+    assert sending.status == AlertStatus.PAUSED
+    assert outbox.send_due() == 0
+    with pytest.raises(actions.AlertRefused, match="switched off"):
+        approve(waiting, second_dispatcher)
+    with pytest.raises(actions.AlertRefused, match="switched off"):
+        actions.resume(actor=dispatcher, alert=sending)
+    with pytest.raises(actions.AlertRefused, match="switched off"):
+        compose(verified, dispatcher)
+    actions.set_sending_enabled(actor=coordinator, enabled=True)
+    sending.refresh_from_db()
+    assert sending.status == AlertStatus.PAUSED  # nothing resumes by itself
+    actions.resume(actor=dispatcher, alert=sending)
+    assert outbox.send_due() == 3
+    assert AuditEvent.objects.filter(action=AuditAction.ALERTS_SWITCHED).count() == 2
+
+
+# Status callbacks
+
+
+STATUSES = ["queued", "sent", "delivered", "undelivered", "failed"]
+
+
+@pytest.mark.django_db
+@hypothesis_settings(max_examples=40, deadline=None)
+@given(order=st.permutations(STATUSES), repeats=st.lists(st.sampled_from(STATUSES), max_size=4))
+def test_callbacks_in_any_order_end_in_the_right_state(
+    order: list[str], repeats: list[str]
+) -> None:
+    sid = f"SM{next(_callback_sids)}"
+    message = OutboxMessage.objects.create(
+        provider="twilio",
+        kind="alert",
+        contact=outbox.contact_for("+15105550999"),
+        recipient_hash="h",
+        language="en",
+        status=OutboxStatus.SENT,
+        provider_sid=sid,
+    )
+    callbacks = [*order, *repeats]
+    for status in callbacks:
+        outbox.record_status(provider_sid=sid, status=status)
+    message.refresh_from_db()
+    # The first final status to arrive wins; nothing moves a final state.
+    finals = [s for s in callbacks if s in {"delivered", "undelivered", "failed"}]
+    assert message.status == finals[0]
+
+
+_callback_sids = itertools.count()
+
+
+# Templates
+
+
+@pytest.mark.django_db
+def test_templates_fill_placeholders_in_each_language(
+    verified: Incident, coordinator: User
+) -> None:
+    actions.save_template(
+        actor=coordinator,
+        kind=AlertKind.ALERT,
+        language="es",
+        body="{network}: agentes en {place}, {time}.",
+    )
+    bodies = actions.suggested_bodies(verified, AlertKind.ALERT)
+    assert bodies["es"].startswith("Test Rapid Response: agentes en International & 35th, ")
+    assert "{" not in bodies["en"] and "VERIFIED" in bodies["en"]
+    with pytest.raises(actions.AlertRefused, match="Unknown placeholder"):
+        actions.save_template(
+            actor=coordinator, kind=AlertKind.ALERT, language="en", body="{street}"
+        )
+    assert AlertTemplate.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("kind", list(AlertKind))
+def test_the_built_in_texts_fit_one_segment(
+    service_area: Any, dispatcher: User, language: str, kind: AlertKind
+) -> None:
+    status = IncidentStatus.VERIFIED if kind == AlertKind.ALERT else IncidentStatus.FALSE
+    incident = incident_at(FRUITVALE, status, dispatcher, where="International Blvd & 35th Ave")
+    text = actions.suggested_bodies(incident, kind)[language]
+    assert "{" not in text
+    assert segments(text).segments == 1, (text, segments(text))
