@@ -39,7 +39,7 @@ from core.geo import Point, cells_touching, distance_meters
 from core.models import AuditAction
 from incidents.models import Incident, IncidentStatus
 from messaging.models import OptOut, OutboxBody, OutboxKind, OutboxMessage, OutboxStatus
-from messaging.outbox import BulkRow, queue_bulk
+from messaging.outbox import BulkRow, cancel_batch, hold_batch, queue_bulk, release_batch
 
 CELL_RESOLUTION = 8
 MAX_RADIUS_M = 10_000
@@ -102,8 +102,20 @@ def audience_cells(incident: Incident, radius_m: int) -> list[int]:
 
 
 def audience_count(incident: Incident, radius_m: int) -> int:
-    """Active subscribers whose areas meet the circle, except numbers that opted out."""
-    return len(_audience(incident, radius_m))
+    """Active subscribers whose areas meet the circle, except numbers that opted out:
+    one COUNT, for the preview that follows the radius as it changes."""
+    return int(_audience_query(incident, radius_m).count())
+
+
+def _audience_query(incident: Incident, radius_m: int) -> Any:
+    """Subscribers of the cells around the incident who are active and have not opted
+    out. "Is among the subscribers of these cells" lets the database start from the
+    cells; "has a cell in the list" let SQLite start from every subscriber instead."""
+    in_area = SubscriberCell.objects.filter(h3_cell__in=audience_cells(incident, radius_m))
+    opted_out = OptOut.objects.filter(phone_hash=OuterRef("phone_hash"))
+    return Subscriber.objects.filter(
+        status=SubscriberStatus.ACTIVE, pk__in=in_area.values("subscriber_id")
+    ).exclude(Exists(opted_out))
 
 
 def _check_radius(radius_m: int) -> None:
@@ -119,6 +131,14 @@ def sending_enabled() -> bool:
     return control is None or control.sending_enabled
 
 
+def _control_for_update() -> AlertControl:
+    """The kill switch, locked. Everything that starts or restarts sending takes it
+    first (and only then an alert), so switching off cannot slip between a check and
+    the rows being written."""
+    AlertControl.objects.get_or_create(pk=1)
+    return AlertControl.objects.select_for_update().get(pk=1)
+
+
 def _check_incident(incident: Incident, kind: AlertKind) -> None:
     if kind == AlertKind.ALERT and incident.status != IncidentStatus.VERIFIED:
         raise AlertRefused(_("Only a verified incident can produce an alert."))
@@ -126,27 +146,36 @@ def _check_incident(incident: Incident, kind: AlertKind) -> None:
         raise AlertRefused(_("Rumour control is only for incidents found false."))
 
 
-def _check_breaker(incident: Incident, kind: AlertKind, *, excluding: Alert | None = None) -> None:
-    if not sending_enabled():
+def _check_enabled(enabled: bool) -> None:
+    if not enabled:
         raise AlertRefused(_("Alert sending is switched off by a coordinator."))
+
+
+def _check_breaker(incident: Incident, kind: AlertKind) -> None:
+    """At most RR_ALERTS_PER_AREA_PER_HOUR alerts approved per neighbourhood (or per
+    incident outside any) in the last hour. Rumour control is not limited."""
     if kind != AlertKind.ALERT:
         return
     recent = Alert.objects.filter(
         kind=AlertKind.ALERT,
-        created_at__gte=timezone.now() - timedelta(hours=1),
+        approved_at__gte=timezone.now() - timedelta(hours=1),
         status__in=[AlertStatus.SENDING, AlertStatus.PAUSED, AlertStatus.SENT],
     )
     if incident.neighbourhood_id is not None:
         recent = recent.filter(incident__neighbourhood_id=incident.neighbourhood_id)
     else:
         recent = recent.filter(incident=incident)
-    if excluding is not None:
-        recent = recent.exclude(pk=excluding.pk)
     if recent.count() >= settings.RR_ALERTS_PER_AREA_PER_HOUR:
         raise AlertRefused(
             _("This area already had %(n)d alert(s) in the last hour; no more can go out now.")
             % {"n": settings.RR_ALERTS_PER_AREA_PER_HOUR}
         )
+
+
+def _clean_text(text: str | None) -> str:
+    """Line breaks as the phone counts them: a CRLF from a browser form is two
+    characters, and can push a text into a second segment."""
+    return (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 # Lifecycle
@@ -159,8 +188,9 @@ def compose(
     incident = Incident.objects.select_related("neighbourhood").get(pk=incident.pk)
     _check_incident(incident, kind)
     _check_radius(radius_m)
+    _check_enabled(sending_enabled())
     _check_breaker(incident, kind)
-    cleaned = {lang: (bodies.get(lang) or "").strip() for lang in settings.RR_LANGUAGES}
+    cleaned = {lang: _clean_text(bodies.get(lang)) for lang in settings.RR_LANGUAGES}
     missing = [lang for lang, text in cleaned.items() if not text]
     if missing:
         raise AlertRefused(
@@ -185,8 +215,9 @@ def compose(
 def approve(*, actor: Any, alert: Alert) -> Alert:
     from alerts.tasks import fan_out_alert
 
+    control = _control_for_update()
     alert = (
-        Alert.objects.select_for_update()
+        Alert.objects.select_for_update(of=("self",))
         .select_related("incident", "incident__neighbourhood")
         .get(pk=alert.pk)
     )
@@ -195,7 +226,8 @@ def approve(*, actor: Any, alert: Alert) -> Alert:
     if settings.RR_ALERT_SECOND_APPROVAL and actor.pk == alert.composed_by_id:
         raise AlertRefused(_("A second dispatcher must approve: you composed this alert."))
     _check_incident(alert.incident, AlertKind(alert.kind))
-    _check_breaker(alert.incident, AlertKind(alert.kind), excluding=alert)
+    _check_enabled(control.sending_enabled)
+    _check_breaker(alert.incident, AlertKind(alert.kind))
     now = timezone.now()
     alert.status = AlertStatus.SENDING
     alert.approved_by = actor
@@ -218,12 +250,8 @@ class Recipient:
 
 
 def _audience(incident: Incident, radius_m: int) -> list[Recipient]:
-    """The audience, nearest first, each subscriber placed by the nearest of their cells.
-
-    Two queries: the subscribers' cells around the incident (for the distances), then the
-    active subscribers among them who have not opted out. A subscriber query that only
-    tests "has a cell in the list" lets SQLite start from the subscribers and probe every
-    cell for each; "is among the subscribers of these cells" starts from the cells."""
+    """The audience, nearest first, each subscriber placed by the nearest of their cells:
+    the cells around the incident (for the distances), then the audience query."""
     origin = incident.point
     cells = audience_cells(incident, radius_m)
     in_area = SubscriberCell.objects.filter(h3_cell__in=cells)
@@ -238,13 +266,8 @@ def _audience(incident: Incident, radius_m: int) -> list[Recipient]:
             distance = cell_distance[cell] = distance_meters(origin, Point(lat, lng))
         if distance < nearest.get(subscriber_id, math.inf):
             nearest[subscriber_id] = distance
-    opted_out = OptOut.objects.filter(phone_hash=OuterRef("phone_hash"))
-    people = (
-        Subscriber.objects.filter(
-            status=SubscriberStatus.ACTIVE, pk__in=in_area.values("subscriber_id")
-        )
-        .exclude(Exists(opted_out))
-        .values_list("pk", "contact_id", "phone_hash", "language")
+    people = _audience_query(incident, radius_m).values_list(
+        "pk", "contact_id", "phone_hash", "language"
     )
     recipients = [
         Recipient(pk, contact_id, phone_hash, language, nearest[pk])
@@ -267,17 +290,24 @@ def fan_out(alert_id: int) -> int:
     alert = Alert.objects.select_related("incident", "incident__neighbourhood").get(pk=alert_id)
     if alert.status not in {AlertStatus.SENDING, AlertStatus.PAUSED}:
         return 0
+    try:
+        _check_incident(alert.incident, AlertKind(alert.kind))
+    except AlertRefused:
+        # Closed (or merged away) between approval and now: too late to send.
+        cancel(actor=None, alert=alert)
+        return 0
     bodies = {}
     for language, text in alert.bodies.items():
         body, _created = OutboxBody.objects.get_or_create(
             uuid=_body_uuid(alert, language), defaults={"text": text}
         )
         bodies[language] = body
-    default_language = str(settings.RR_LANGUAGES[0])
+    fallback = next((code for code in settings.RR_LANGUAGES if code in bodies), None)
+    fallback = fallback or next(iter(bodies))
     batch = alert.batch
     rows = []
     for rank, r in enumerate(_recipients(alert)):
-        language = r.language if r.language in bodies else default_language
+        language = r.language if r.language in bodies else fallback
         rows.append(
             BulkRow(
                 contact_id=r.contact_id,
@@ -291,19 +321,20 @@ def fan_out(alert_id: int) -> int:
     # Written in key order, the unique index on the dedupe key grows at one end.
     rows.sort(key=lambda row: row.dedupe_key)
     with transaction.atomic():
-        # Paused (or switched off) while this ran: the rows wait, held.
+        control = _control_for_update()
         current = Alert.objects.select_for_update().get(pk=alert.pk)
         if current.status not in {AlertStatus.SENDING, AlertStatus.PAUSED}:
             return 0
+        if current.status == AlertStatus.SENDING and not control.sending_enabled:
+            # Switched off since approval: the rows wait, held, like every other alert.
+            current.status = AlertStatus.PAUSED
+            current.save(update_fields=["status"])
+            hold_batch(batch)
         status = OutboxStatus.QUEUED if current.status == AlertStatus.SENDING else OutboxStatus.HELD
         queue_bulk(
-            rows,
-            kind=OutboxKind.ALERT,
-            batch=alert.batch,
-            status=status,
-            valid_until=alert.valid_until,
+            rows, kind=OutboxKind.ALERT, batch=batch, status=status, valid_until=alert.valid_until
         )
-        total = OutboxMessage.objects.filter(batch=alert.batch).count()
+        total = OutboxMessage.objects.filter(batch=batch).count()
         Alert.objects.filter(pk=alert.pk).update(fanned_out_at=timezone.now(), audience=total)
     transaction.on_commit(send_queued_messages.enqueue)
     return total
@@ -319,9 +350,7 @@ def pause(*, actor: Any, alert: Alert) -> Alert:
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.status != AlertStatus.SENDING:
         raise AlertRefused(_("Only an alert that is sending can be paused."))
-    OutboxMessage.objects.filter(batch=alert.batch, status=OutboxStatus.QUEUED).update(
-        status=OutboxStatus.HELD
-    )
+    hold_batch(alert.batch)
     alert.status = AlertStatus.PAUSED
     alert.save(update_fields=["status"])
     audit.record(actor=actor, action=AuditAction.ALERT_PAUSED, target=alert)
@@ -332,14 +361,17 @@ def pause(*, actor: Any, alert: Alert) -> Alert:
 def resume(*, actor: Any, alert: Alert) -> Alert:
     from messaging.tasks import send_queued_messages
 
-    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    control = _control_for_update()
+    alert = (
+        Alert.objects.select_for_update(of=("self",))
+        .select_related("incident", "incident__neighbourhood")
+        .get(pk=alert.pk)
+    )
     if alert.status != AlertStatus.PAUSED:
         raise AlertRefused(_("Only a paused alert can be resumed."))
-    if not sending_enabled():
-        raise AlertRefused(_("Alert sending is switched off by a coordinator."))
-    OutboxMessage.objects.filter(batch=alert.batch, status=OutboxStatus.HELD).update(
-        status=OutboxStatus.QUEUED, next_attempt_at=timezone.now()
-    )
+    _check_enabled(control.sending_enabled)
+    _check_incident(alert.incident, AlertKind(alert.kind))
+    release_batch(alert.batch)
     alert.status = AlertStatus.SENDING
     alert.save(update_fields=["status"])
     audit.record(actor=actor, action=AuditAction.ALERT_RESUMED, target=alert)
@@ -352,9 +384,7 @@ def cancel(*, actor: Any, alert: Alert) -> Alert:
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.status not in {AlertStatus.AWAITING_APPROVAL, AlertStatus.SENDING, AlertStatus.PAUSED}:
         raise AlertRefused(_("This alert has finished."))
-    OutboxMessage.objects.filter(
-        batch=alert.batch, status__in=[OutboxStatus.QUEUED, OutboxStatus.HELD]
-    ).update(status=OutboxStatus.CANCELLED)
+    cancel_batch(alert.batch)
     alert.status = AlertStatus.CANCELLED
     alert.finished_at = timezone.now()
     alert.save(update_fields=["status", "finished_at"])
@@ -364,22 +394,61 @@ def cancel(*, actor: Any, alert: Alert) -> Alert:
 
 @transaction.atomic
 def set_sending_enabled(*, actor: Any, enabled: bool) -> AlertControl:
-    """The kill switch. Off: every alert in progress is paused (its queued messages
-    held) and none can be approved. On: nothing resumes by itself."""
-    control, _created = AlertControl.objects.select_for_update().get_or_create(pk=1)
+    """The kill switch. Off: every alert in progress is paused (its rows held) and none
+    can be approved or resumed. On: nothing resumes by itself."""
+    control = _control_for_update()
     control.sending_enabled = enabled
     control.changed_at = timezone.now()
     control.changed_by = actor
     control.save()
     if not enabled:
-        sending = Alert.objects.filter(status=AlertStatus.SENDING)
-        for alert in sending:
-            OutboxMessage.objects.filter(batch=alert.batch, status=OutboxStatus.QUEUED).update(
-                status=OutboxStatus.HELD
-            )
-        sending.update(status=AlertStatus.PAUSED)
+        for alert in Alert.objects.select_for_update().filter(status=AlertStatus.SENDING):
+            hold_batch(alert.batch)
+            alert.status = AlertStatus.PAUSED
+            alert.save(update_fields=["status"])
     audit.record(actor=actor, action=AuditAction.ALERTS_SWITCHED, target=control, enabled=enabled)
     return control
+
+
+def on_incident_status(incident: Incident, previous: str, status: str) -> None:
+    """Registered with incidents.actions: an incident closed while its alert is still
+    waiting or going out makes the rest of that alert stale, so it is cancelled. Rumour
+    control goes on (the rumour outlives the incident); a merge moves the alerts."""
+    if status != IncidentStatus.CLOSED or incident.merged_into_id is not None:
+        return
+    live = Alert.objects.filter(
+        incident=incident,
+        kind=AlertKind.ALERT,
+        status__in=[AlertStatus.AWAITING_APPROVAL, AlertStatus.SENDING, AlertStatus.PAUSED],
+    )
+    for alert in live:
+        cancel(actor=None, alert=alert)
+
+
+def on_incident_merge(source: Incident, target: Incident) -> None:
+    """Registered with incidents.actions: alerts follow their incident into the one it
+    was merged into."""
+    Alert.objects.filter(incident=source).update(incident=target)
+
+
+LOST_FAN_OUT_AFTER = timedelta(minutes=2)
+
+
+def retry_lost_fan_outs() -> int:
+    """Periodic: an approved alert whose fan-out never completed (its task was lost with
+    a worker, or failed) is fanned out again; rows already written are kept."""
+    from alerts.tasks import fan_out_alert
+
+    lost = Alert.objects.filter(
+        status__in=[AlertStatus.SENDING, AlertStatus.PAUSED],
+        fanned_out_at__isnull=True,
+        approved_at__lt=timezone.now() - LOST_FAN_OUT_AFTER,
+    ).values_list("pk", flat=True)
+    count = 0
+    for alert_id in lost:
+        fan_out_alert.enqueue(alert_id=alert_id)
+        count += 1
+    return count
 
 
 @dataclass(frozen=True)
@@ -462,7 +531,7 @@ PLACEHOLDERS = ("{network}", "{place}", "{neighbourhood}", "{time}")
 def save_template(*, actor: Any, kind: AlertKind, language: str, body: str) -> AlertTemplate:
     if language not in settings.RR_LANGUAGES:
         raise AlertRefused(_("That language is not one this network uses."))
-    text = body.strip()
+    text = _clean_text(body)
     if not text:
         raise AlertRefused(_("A template cannot be empty."))
     unknown = {

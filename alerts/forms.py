@@ -101,9 +101,12 @@ class JoinForm(forms.Form):
 
     def clean_phone(self) -> str:
         try:
-            return phones.normalize(self.cleaned_data["phone"])
+            number = phones.normalize(self.cleaned_data["phone"])
         except phones.InvalidPhoneNumber as exc:
             raise forms.ValidationError(_("That does not look like a phone number.")) from exc
+        if not phones.is_local(number):
+            raise forms.ValidationError(_("Alerts can only be sent to numbers in this country."))
+        return number
 
     def clean_zip_code(self) -> ZipCode | None:
         raw = (self.cleaned_data.get("zip_code") or "").strip()

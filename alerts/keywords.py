@@ -20,6 +20,9 @@ JOIN_WORDS: dict[str, str | None] = {
     "ALERTA": "es",
     "ALERTAS": "es",
 }
+# "ALERTA" is also how people start a report ("¡Alerta! migra en la 35"): unless a known
+# area follows, the message goes on to the hotline as a report.
+REPORT_FIRST = frozenset({"ALERTA", "ALERTAS"})
 CONFIRM_WORDS: dict[str, str | None] = {"SI": "es"}
 
 
@@ -27,6 +30,8 @@ def join(message: InboundMessage, keyword: str, arguments: str, language: str) -
     with translation.override(language):
         area = subscriptions.area_from_text(arguments)
         if area is None:
+            if keyword in REPORT_FIRST:
+                return None
             return _(
                 "%(network)s: to get verified alerts, reply JOIN and your neighbourhood or "
                 "ZIP code, for example JOIN Fruitvale or JOIN 94601."
@@ -48,7 +53,8 @@ def join(message: InboundMessage, keyword: str, arguments: str, language: str) -
             }
         return _(
             "%(network)s: reply YES to get verified alerts for %(area)s. About 1 to 4 messages "
-            "a month; message and data rates may apply. Reply STOP to end, HELP for help."
+            "a month; message and data rates may apply. Reply STOP to end, HELP for help. "
+            "To report something happening now, text what you see and where."
         ) % {"network": settings.RR_NETWORK_NAME, "area": area.label}
 
 

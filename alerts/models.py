@@ -33,8 +33,11 @@ class Subscriber(models.Model):
     code_hash = models.CharField(max_length=64, blank=True)
     code_expires_at = models.DateTimeField(null=True, blank=True)
     code_attempts = models.PositiveSmallIntegerField(default=0)
-    # Areas and language asked for on the web by someone who may not hold the phone of an
-    # active subscriber: applied only when the code sent to that phone comes back.
+    # How a pending sign-up is confirmed: "sms" (JOIN, then YES from the phone) or "web"
+    # (only the code sent to the phone).
+    pending_via = models.CharField(max_length=4, blank=True)
+    # Areas and language asked for on the web, by someone who may not hold the phone:
+    # applied only when the code sent to that phone comes back.
     pending_change = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     confirmed_at = models.DateTimeField(null=True, blank=True)

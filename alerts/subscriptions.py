@@ -97,18 +97,35 @@ def cells_for(area: AreaSpec) -> set[int]:
     raise SubscriptionRefused(_("Choose a neighbourhood, a ZIP code or a point on the map."))
 
 
-def _add_area(subscriber: Subscriber, area: AreaSpec) -> None:
+# A pin is kept to about 100 m: enough to send alerts by, not a home address.
+PIN_DECIMALS = 3
+
+
+def _check_area(area: AreaSpec) -> None:
     if area.radius_m is not None and not 100 <= area.radius_m <= MAX_RADIUS_M:
         raise SubscriptionRefused(_("Choose a radius between 100 m and 10 km."))
+
+
+def _rounded(point: Point | None) -> Point | None:
+    if point is None:
+        return None
+    return Point(round(point.lat, PIN_DECIMALS), round(point.lng, PIN_DECIMALS))
+
+
+def _add_area(subscriber: Subscriber, area: AreaSpec) -> None:
+    _check_area(area)
+    pin = _rounded(area.point)
     SubscriberArea.objects.create(
         subscriber=subscriber,
         kind=area.kind,
         neighbourhood=area.neighbourhood,
         zip_code=area.zip_code,
-        lat=area.point.lat if area.point else None,
-        lng=area.point.lng if area.point else None,
+        lat=pin.lat if pin else None,
+        lng=pin.lng if pin else None,
         radius_m=area.radius_m,
     )
+    if pin is not None:
+        area = AreaSpec(area.kind, point=pin, radius_m=area.radius_m)
     SubscriberCell.objects.bulk_create(
         [SubscriberCell(subscriber=subscriber, h3_cell=cell) for cell in cells_for(area)],
         ignore_conflicts=True,
@@ -117,7 +134,8 @@ def _add_area(subscriber: Subscriber, area: AreaSpec) -> None:
 
 @transaction.atomic
 def subscribe(*, phone: str, language: str, areas: list[AreaSpec]) -> Subscriber:
-    """Create or extend a subscription; it stays pending until confirmed."""
+    """JOIN by SMS: create or extend a subscription from the phone itself; a new one
+    stays pending until the phone answers YES."""
     if not areas:
         raise SubscriptionRefused(_("Choose at least one area."))
     if language not in settings.RR_LANGUAGES:
@@ -131,6 +149,8 @@ def subscribe(*, phone: str, language: str, areas: list[AreaSpec]) -> Subscriber
     subscriber.language = language
     if subscriber.status == SubscriberStatus.STOPPED:
         subscriber.status = SubscriberStatus.PENDING
+    if subscriber.status == SubscriberStatus.PENDING:
+        subscriber.pending_via = "sms"
     subscriber.save()
     for area in areas:
         _add_area(subscriber, area)
@@ -138,12 +158,13 @@ def subscribe(*, phone: str, language: str, areas: list[AreaSpec]) -> Subscriber
 
 
 def _area_to_json(area: AreaSpec) -> dict[str, object]:
+    pin = _rounded(area.point)
     return {
         "kind": area.kind.value,
         "neighbourhood": area.neighbourhood.pk if area.neighbourhood else None,
         "zip_code": area.zip_code.pk if area.zip_code else None,
-        "lat": area.point.lat if area.point else None,
-        "lng": area.point.lng if area.point else None,
+        "lat": pin.lat if pin else None,
+        "lng": pin.lng if pin else None,
         "radius_m": area.radius_m,
     }
 
@@ -167,24 +188,27 @@ def _area_from_json(data: dict[str, Any]) -> AreaSpec:
 
 @transaction.atomic
 def request_on_the_web(*, phone: str, language: str, areas: list[AreaSpec]) -> Subscriber:
-    """The web form's first step. A new or stopped number is subscribed, pending its
-    code. An active subscriber's alerts are not changed by whoever typed the number: the
-    new areas and language wait for the code."""
-    e164 = phones.normalize(phone)
-    existing = (
-        Subscriber.objects.select_for_update().filter(phone_hash=phones.phone_hash(e164)).first()
-    )
-    if existing is None or existing.status != SubscriberStatus.ACTIVE:
-        return subscribe(phone=e164, language=language, areas=areas)
+    """The web form's first step. Whoever typed the number may not hold the phone, so
+    nothing changes yet: the language and areas wait in ``pending_change`` until the
+    code sent to the phone comes back. A number we do not know gets a pending
+    subscriber with no areas."""
+    if not areas:
+        raise SubscriptionRefused(_("Choose at least one area."))
     for area in areas:
-        if area.radius_m is not None and not 100 <= area.radius_m <= MAX_RADIUS_M:
-            raise SubscriptionRefused(_("Choose a radius between 100 m and 10 km."))
-    existing.pending_change = {
+        _check_area(area)
+    if language not in settings.RR_LANGUAGES:
+        language = str(settings.RR_LANGUAGES[0])
+    contact = contact_for(phones.normalize(phone))
+    subscriber, _created = Subscriber.objects.select_for_update().get_or_create(
+        phone_hash=contact.phone_hash,
+        defaults={"contact": contact, "language": language, "pending_via": "web"},
+    )
+    subscriber.pending_change = {
         "language": language,
         "areas": [_area_to_json(area) for area in areas],
     }
-    existing.save(update_fields=["pending_change"])
-    return existing
+    subscriber.save(update_fields=["pending_change"])
+    return subscriber
 
 
 def _code_hash(subscriber: Subscriber, code: str) -> str:
@@ -199,12 +223,16 @@ def send_code(*, subscriber: Subscriber) -> None:
     subscriber.code_expires_at = timezone.now() + CODE_LIFETIME
     subscriber.code_attempts = 0
     subscriber.save(update_fields=["code_hash", "code_expires_at", "code_attempts"])
-    with translation.override(subscriber.language):
+    language = (subscriber.pending_change or {}).get("language") or subscriber.language
+    with translation.override(language):
         queue_sms(
             to=subscriber.contact.phone,
-            body=_("%(network)s: your code is %(code)s. It confirms your alert subscription.")
+            body=_(
+                "%(network)s: your code is %(code)s. It confirms your alert subscription. "
+                "Reply STOP to end."
+            )
             % {"network": settings.RR_NETWORK_NAME, "code": code},
-            language=subscriber.language,
+            language=language,
             kind=OutboxKind.SUBSCRIPTION,
             valid_until=subscriber.code_expires_at,
         )
@@ -248,22 +276,31 @@ def confirm_code(*, phone: str, code: str) -> Subscriber:
 
 def _activate(subscriber: Subscriber) -> None:
     subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.pending_via = ""
     subscriber.confirmed_at = timezone.now()
     subscriber.stopped_at = None
     subscriber.save()
 
 
 def confirm_or_restart(*, phone_hash: str) -> Subscriber | None:
-    """YES/START from a subscriber: confirms a pending sign-up, restarts a stopped one."""
+    """YES/START from the phone: confirms a sign-up made by JOIN, restarts a stopped
+    subscription (CTIA). A sign-up made on the web waits for its code. Returns the
+    subscriber when it is now active."""
     subscriber = Subscriber.objects.filter(phone_hash=phone_hash).first()
-    if subscriber is None or subscriber.status == SubscriberStatus.ACTIVE:
-        return subscriber
-    _activate(subscriber)
+    if subscriber is None:
+        return None
+    if subscriber.status == SubscriberStatus.PENDING and subscriber.pending_via != "sms":
+        return None
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        _activate(subscriber)
     return subscriber
 
 
 def pending(*, phone_hash: str) -> Subscriber | None:
-    return Subscriber.objects.filter(phone_hash=phone_hash, status=SubscriberStatus.PENDING).first()
+    """A sign-up by JOIN waiting for the phone's YES (or SI)."""
+    return Subscriber.objects.filter(
+        phone_hash=phone_hash, status=SubscriberStatus.PENDING, pending_via="sms"
+    ).first()
 
 
 def stop_on_opt_out(sender: object, *, phone_hash: str, **kwargs: object) -> None:

@@ -20,12 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alerts import actions, subscriptions
 from alerts.forms import ComposeForm, ConfirmForm, JoinForm, TemplateForm, language_choices
 from alerts.models import Alert, AlertKind, AlertStatus, AlertTemplate
-from core import ratelimit
+from core import phones, ratelimit
 from core.client import client_key
 from core.crypto import keyed_hash
 from core.sms import segments
 from dispatch.views import staff
 from incidents.models import Incident, IncidentStatus
+from messaging.selectors import is_opted_out
 
 PAGE_SIZE = 50
 SIGNUPS = ratelimit.Window("alert-signup", 3600)
@@ -297,29 +298,52 @@ def join(request: HttpRequest) -> HttpResponse:
     ):
         return _rate_limited(request)
     form = JoinForm(request.POST)
-    if not form.is_valid():
-        return _public(
-            request,
-            "alerts/join.html",
-            {"form": form, "area_url": area_url},
-            status=422,
-        )
-    phone = form.cleaned_data["phone"]
-    # However many addresses ask, one number gets at most a few codes an hour.
-    number_key = keyed_hash(f"{phone}|{CODES_PER_NUMBER.current()}", purpose="alert-code")
-    if not ratelimit.hit(number_key, limit=CODES_PER_NUMBER_LIMIT, window=CODES_PER_NUMBER):
+    sent = _send_sign_up_code(form) if form.is_valid() else False
+    if sent is None:
         return _rate_limited(request)
+    if not sent:
+        context = {"form": form, "area_url": area_url}
+        return _public(request, "alerts/join.html", context, status=422)
+    initial = {"phone": form.cleaned_data["phone"]}
+    return _public(request, "alerts/confirm.html", {"form": ConfirmForm(initial=initial)})
+
+
+def _send_sign_up_code(form: JoinForm) -> bool | None:
+    """Record the sign-up (pending its code) and text the code. False with the reason on
+    the form; None when the code limits are reached."""
+    phone = form.cleaned_data["phone"]
+    if is_opted_out(phones.phone_hash(phone)):
+        form.add_error(
+            "phone",
+            _(
+                "This number asked us to stop sending it messages. To get alerts, first "
+                "text START to the hotline from that phone."
+            ),
+        )
+        return False
+    # However many addresses ask, one number gets at most a few codes an hour, and the
+    # whole page a bounded number (texts cost money and bother their recipients); with
+    # the counter store down, no code is sent.
+    number_key = keyed_hash(f"{phone}|{CODES_PER_NUMBER.current()}", purpose="alert-code")
+    allowed = ratelimit.hit(
+        number_key, limit=CODES_PER_NUMBER_LIMIT, window=CODES_PER_NUMBER, fail_open=False
+    ) and ratelimit.hit(
+        f"alert-codes-all|{CODES_PER_NUMBER.current()}",
+        limit=settings.RR_SIGNUP_CODES_PER_HOUR,
+        window=CODES_PER_NUMBER,
+        fail_open=False,
+    )
+    if not allowed:
+        return None
     try:
         subscriber = subscriptions.request_on_the_web(
             phone=phone, language=form.cleaned_data["language"], areas=form.cleaned_data["areas"]
         )
     except subscriptions.SubscriptionRefused as exc:
         form.add_error(None, str(exc))
-        return _public(
-            request, "alerts/join.html", {"form": form, "area_url": area_url}, status=422
-        )
+        return False
     subscriptions.send_code(subscriber=subscriber)
-    return _public(request, "alerts/confirm.html", {"form": ConfirmForm(initial={"phone": phone})})
+    return True
 
 
 @require_POST

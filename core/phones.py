@@ -29,6 +29,16 @@ def normalize(raw: str, *, region: str | None = None) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_local(e164: str) -> bool:
+    """Whether the number belongs to the network's own country (RR_PHONE_REGION): the
+    only numbers a public page may ask us to text, so it cannot be used to run up
+    international charges."""
+    parsed = phonenumbers.parse(e164)
+    return bool(
+        parsed.country_code == phonenumbers.country_code_for_region(settings.RR_PHONE_REGION)
+    )
+
+
 def normalize_sender(raw: str) -> str:
     """Canonical form of an inbound sender address.
 

@@ -25,8 +25,12 @@ class Window:
         return f"{self.name}:{int(moment // self.seconds)}"
 
 
-def hit(key: str, *, limit: int, window: Window) -> bool:
-    """Count one event under ``key``; True while the count stays within ``limit``."""
+def hit(key: str, *, limit: int, window: Window, fail_open: bool = True) -> bool:
+    """Count one event under ``key``; True while the count stays within ``limit``.
+
+    When the counter store is down: intake fails open (losing a report is worse than
+    admitting a few extra); ``fail_open=False`` refuses instead, for requests that cost
+    money or bother someone else (a code texted to a number)."""
     cache_key = f"ratelimit:{key}"
     try:
         if cache.add(cache_key, 1, timeout=window.seconds):
@@ -38,7 +42,8 @@ def hit(key: str, *, limit: int, window: Window) -> bool:
             cache.add(cache_key, 1, timeout=window.seconds)
             count = 1
     except Exception:
-        # Intake fails open: losing a report is worse than admitting a few extra.
-        logger.warning("Rate-limit store unavailable; allowing the request.")
-        return True
+        logger.warning(
+            "Rate-limit store unavailable; %s the request.", "allowing" if fail_open else "refusing"
+        )
+        return fail_open
     return count <= limit

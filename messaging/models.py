@@ -188,6 +188,20 @@ class OutboxMessage(models.Model):
         return str(text or "")
 
 
+class BatchHold(models.Model):
+    """A batch of outbox rows (an alert) that must not go out now: held while paused, or
+    cancelled for good. The sender looks it up for every batch it claims, so a row that
+    comes back to the queue later (a retry after a 429, a dead sender's lease) still
+    obeys it."""
+
+    batch = models.CharField(max_length=48, unique=True)
+    cancelled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"hold on {self.batch}"
+
+
 class OptOut(models.Model):
     """A number that texted STOP (or a variant): nothing more is sent to it until it
     texts START. Carriers require this for every message a number can receive."""

@@ -34,6 +34,7 @@ from core.locks import exclusive
 from messaging.models import (
     FINAL_STATUSES,
     OUTBOX_STATUS_RANK,
+    BatchHold,
     Contact,
     OptOut,
     OutboxKind,
@@ -334,18 +335,65 @@ def record_opt_out(phone_hash: str) -> None:
     opted_out.send(sender=OptOut, phone_hash=phone_hash)
 
 
-def _skip_opted_out(batch: list[OutboxMessage], token: str) -> list[OutboxMessage]:
-    """A number that texted STOP after its message was queued (mid-alert) gets nothing
-    more: one query per batch, not per message."""
+def _skip_unwanted(batch: list[OutboxMessage], token: str) -> list[OutboxMessage]:
+    """Drop from a claimed batch what must not go out any more, with one query each:
+    numbers that texted STOP after their message was queued (mid-alert), and rows of a
+    batch that was paused (held again) or cancelled since."""
     hashes = {m.recipient_hash for m in batch}
     stopped = set(OptOut.objects.filter(phone_hash__in=hashes).values_list("phone_hash", flat=True))
-    if not stopped:
+    batches = {m.batch for m in batch if m.batch}
+    holds = (
+        dict(BatchHold.objects.filter(batch__in=batches).values_list("batch", "cancelled"))
+        if batches
+        else {}
+    )
+    if not stopped and not holds:
         return batch
-    skipped = [m for m in batch if m.recipient_hash in stopped]
+    outcome: dict[OutboxStatus, list[int]] = {
+        OutboxStatus.SKIPPED: [],
+        OutboxStatus.CANCELLED: [],
+        OutboxStatus.HELD: [],
+    }
+    keep = []
+    for message in batch:
+        if message.recipient_hash in stopped:
+            outcome[OutboxStatus.SKIPPED].append(message.pk)
+        elif message.batch in holds:
+            cancelled = holds[message.batch]
+            outcome[OutboxStatus.CANCELLED if cancelled else OutboxStatus.HELD].append(message.pk)
+        else:
+            keep.append(message)
+    for status, pks in outcome.items():
+        if pks:
+            OutboxMessage.objects.filter(
+                pk__in=pks, status=OutboxStatus.SENDING, lease_token=token
+            ).update(status=status, lease_until=None, lease_token="")
+    return keep
+
+
+def hold_batch(batch: str) -> None:
+    """Pause a batch: its queued rows are held, and rows that come back to the queue
+    later are held when claimed. Rows already with the provider finish."""
+    BatchHold.objects.get_or_create(batch=batch)
+    OutboxMessage.objects.filter(batch=batch, status=OutboxStatus.QUEUED).update(
+        status=OutboxStatus.HELD
+    )
+
+
+def release_batch(batch: str) -> None:
+    """Resume a held batch: its held rows are queued again (the caller wakes the sender)."""
+    BatchHold.objects.filter(batch=batch, cancelled=False).delete()
+    OutboxMessage.objects.filter(batch=batch, status=OutboxStatus.HELD).update(
+        status=OutboxStatus.QUEUED, next_attempt_at=timezone.now()
+    )
+
+
+def cancel_batch(batch: str) -> None:
+    """Cancel a batch for good: nothing of it that has not gone out will."""
+    BatchHold.objects.update_or_create(batch=batch, defaults={"cancelled": True})
     OutboxMessage.objects.filter(
-        pk__in=[m.pk for m in skipped], status=OutboxStatus.SENDING, lease_token=token
-    ).update(status=OutboxStatus.SKIPPED, lease_until=None, lease_token="")
-    return [m for m in batch if m.recipient_hash not in stopped]
+        batch=batch, status__in=[OutboxStatus.QUEUED, OutboxStatus.HELD]
+    ).update(status=OutboxStatus.CANCELLED)
 
 
 SENDER_LOCK = "outbox-sender"
@@ -406,11 +454,13 @@ class _Drain:
             size = self.batch_size
             if self.limit is not None:
                 size = min(size, self.limit - self.handled - len(self.pending))
+            # Measured before the claim, which may wait for the database: the lease
+            # runs from the moment the claim was asked for.
+            claimed_at = time.monotonic()
             claimed = _claim(timezone.now(), size, self.token)
             if not claimed:
                 break
-            claimed_at = time.monotonic()
-            batch = _skip_opted_out(claimed, self.token)
+            batch = _skip_unwanted(claimed, self.token)
             self.handled += len(claimed) - len(batch)
             for message in batch:
                 if message.valid_until is not None and message.valid_until < timezone.now():

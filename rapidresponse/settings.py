@@ -302,6 +302,8 @@ RR_ALERT_SECOND_APPROVAL = env_bool("RR_ALERT_SECOND_APPROVAL", default=True)
 RR_ALERTS_PER_AREA_PER_HOUR = env_int("RR_ALERTS_PER_AREA_PER_HOUR", 3)
 RR_ALERT_VALIDITY_MINUTES = env_int("RR_ALERT_VALIDITY_MINUTES", 60)
 RR_SUBSCRIBE_PER_HOUR = env_int("RR_SUBSCRIBE_PER_HOUR", 10)
+# Codes the public sign-up page may text in an hour, all numbers together.
+RR_SIGNUP_CODES_PER_HOUR = env_int("RR_SIGNUP_CODES_PER_HOUR", 200)
 
 # Messaging provider: "console" (offline, with the test phone page) or "twilio".
 # Development defaults to the console provider; a deployment must say which it uses, so

@@ -21,9 +21,11 @@ from alerts.tests.factories import subscriber
 from conftest import DOWNTOWN, FRUITVALE, committed
 from core.models import AuditAction, AuditEvent
 from core.sms import segments
+from incidents import actions as incident_actions
 from incidents.models import Incident, IncidentStatus
 from messaging import outbox
 from messaging.models import OptOut, OutboxMessage, OutboxStatus
+from messaging.providers import SendError
 
 BODIES = {
     "en": "VERIFIED: agents at International & 35th.",
@@ -308,7 +310,7 @@ def test_at_most_n_alerts_per_area_per_hour(
     assert downtown.neighbourhood_id != verified.neighbourhood_id
     compose(downtown, dispatcher)
     Alert.objects.filter(incident=verified).update(
-        created_at=timezone.now() - timedelta(hours=1, minutes=1)
+        approved_at=timezone.now() - timedelta(hours=1, minutes=1)
     )
     compose(verified, dispatcher)
 
@@ -409,3 +411,129 @@ def test_the_built_in_texts_fit_one_segment(
     text = actions.suggested_bodies(incident, kind)[language]
     assert "{" not in text
     assert segments(text).segments == 1, (text, segments(text))
+
+
+@pytest.mark.django_db
+def test_old_drafts_approved_together_still_meet_the_limit(
+    verified: Incident, dispatcher: User, second_dispatcher: User, settings: Any
+) -> None:
+    settings.RR_ALERTS_PER_AREA_PER_HOUR = 1
+    first, second = compose(verified, dispatcher), compose(verified, dispatcher)
+    Alert.objects.update(created_at=timezone.now() - timedelta(hours=3))
+    approve(first, second_dispatcher)
+    with pytest.raises(actions.AlertRefused, match="already had 1"):
+        approve(second, second_dispatcher)
+
+
+# What must stop an alert also stops rows that come back to the queue
+
+
+@pytest.mark.django_db
+def test_rows_that_come_back_after_a_cancel_are_not_sent(
+    verified: Incident, dispatcher: User, second_dispatcher: User, twilio_api: Any
+) -> None:
+    for metres in (0, 200, 400):
+        subscriber(at=north_of(FRUITVALE, metres))
+    alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    actions.fan_out(alert.pk)
+    # A sender has the rows in hand when the alert is cancelled; the provider answers
+    # 429 for one of them, which goes back to the queue; another sender died.
+    claimed = outbox._claim(timezone.now(), 3, "in-flight")
+    actions.cancel(actor=dispatcher, alert=alert)
+    outbox._record_outcome(claimed[0], "in-flight", SendError("busy", code="20429", retry=True))
+    OutboxMessage.objects.filter(pk=claimed[0].pk).update(next_attempt_at=timezone.now())
+    outbox.release_expired_leases(now=timezone.now() + outbox.LEASE + timedelta(seconds=1))
+    outbox.send_due()
+    assert twilio_api.messages == []
+    statuses = set(OutboxMessage.objects.filter(batch=alert.batch).values_list("status", flat=True))
+    assert statuses == {OutboxStatus.CANCELLED}
+
+
+@pytest.mark.django_db
+def test_rows_that_come_back_while_paused_are_held_then_sent_on_resume(
+    verified: Incident, dispatcher: User, second_dispatcher: User, twilio_api: Any
+) -> None:
+    for metres in (0, 200):
+        subscriber(at=north_of(FRUITVALE, metres))
+    alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    actions.fan_out(alert.pk)
+    outbox._claim(timezone.now(), 2, "dead-sender")
+    actions.pause(actor=dispatcher, alert=alert)
+    outbox.release_expired_leases(now=timezone.now() + outbox.LEASE + timedelta(seconds=1))
+    outbox.send_due()
+    assert twilio_api.messages == []
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.HELD}
+    actions.resume(actor=dispatcher, alert=alert)
+    outbox.send_due()
+    assert len(twilio_api.messages) == 2
+
+
+@pytest.mark.django_db
+def test_switched_off_before_the_fan_out_ran_the_rows_are_held(
+    verified: Incident, dispatcher: User, second_dispatcher: User, coordinator: User
+) -> None:
+    subscriber(at=FRUITVALE)
+    alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    actions.set_sending_enabled(actor=coordinator, enabled=False)
+    actions.fan_out(alert.pk)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.PAUSED
+    assert OutboxMessage.objects.get(batch=alert.batch).status == OutboxStatus.HELD
+    assert outbox.send_due() == 0
+
+
+@pytest.mark.django_db
+def test_closing_the_incident_cancels_its_alert(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    subscriber(at=FRUITVALE)
+    waiting = compose(verified, dispatcher)
+    approved = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    incident_actions.change_status(
+        actor=dispatcher, incident=verified, status=IncidentStatus.CLOSED, reason="agents left"
+    )
+    for alert in (waiting, approved):
+        alert.refresh_from_db()
+        assert alert.status == AlertStatus.CANCELLED
+    # The fan-out task that was already queued writes nothing.
+    assert actions.fan_out(approved.pk) == 0
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_lost_fan_out_is_run_again(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    subscriber(at=FRUITVALE)
+    alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    assert actions.retry_lost_fan_outs() == 0  # too early to call it lost
+    Alert.objects.filter(pk=alert.pk).update(approved_at=timezone.now() - timedelta(minutes=5))
+    with committed():
+        assert actions.retry_lost_fan_outs() == 1
+    alert.refresh_from_db()
+    assert alert.fanned_out_at is not None
+    assert OutboxMessage.objects.filter(batch=alert.batch).count() == 1
+    assert actions.retry_lost_fan_outs() == 0
+
+
+@pytest.mark.django_db
+def test_a_language_dropped_since_the_alert_was_written_falls_back(
+    verified: Incident, dispatcher: User, second_dispatcher: User, settings: Any
+) -> None:
+    subscriber(at=FRUITVALE, language="es")
+    alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    settings.RR_LANGUAGES = ["en"]
+    assert actions.fan_out(alert.pk) == 1
+    assert OutboxMessage.objects.get().text == BODIES["es"]
+
+
+@pytest.mark.django_db
+def test_line_breaks_are_counted_as_the_phone_counts_them(
+    verified: Incident, dispatcher: User, coordinator: User
+) -> None:
+    alert = compose(verified, dispatcher, bodies={"en": "one\r\ntwo", "es": "uno\rdos"})
+    assert alert.bodies == {"en": "one\ntwo", "es": "uno\ndos"}
+    template = actions.save_template(
+        actor=coordinator, kind=AlertKind.ALERT, language="en", body="{network}\r\n{place}"
+    )
+    assert template.body == "{network}\n{place}"

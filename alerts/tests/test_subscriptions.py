@@ -90,14 +90,40 @@ def test_accents_and_case_do_not_matter_for_the_area(client: Client, zips: None)
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", ["JOIN", "JOIN Atlantis", "ALERTA 99999"])
+@pytest.mark.parametrize("body", ["JOIN", "JOIN Atlantis", "SUBSCRIBE 99999"])
 def test_join_without_a_known_area_explains_and_subscribes_nobody(
     client: Client, zips: None, body: str
 ) -> None:
     answer = text(client, body)
-    assert "JOIN Fruitvale" in answer or "ALERTA Fruitvale" in answer
+    assert "JOIN Fruitvale" in answer
     assert not Subscriber.objects.exists()
     assert not Report.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        "ALERTA migra deteniendo gente en la International y 35",
+        "¡ALERTA!",
+        "alerta 99999 agentes en la escuela",
+        "ALERTAS",
+    ],
+)
+def test_alerta_without_an_area_is_a_report_not_a_sign_up(
+    client: Client, zips: None, body: str
+) -> None:
+    answer = text(client, body)
+    assert "recibió su reporte" in answer or "received your report" in answer
+    assert [r.text for r in Report.objects.all()] == [body]
+    assert not Subscriber.objects.exists()
+
+
+@pytest.mark.django_db
+def test_alerta_with_an_area_signs_up_and_says_how_to_report(client: Client, zips: None) -> None:
+    answer = text(client, "ALERTA Fruitvale")
+    assert "Para reportar algo que pasa ahora" in answer
+    assert Subscriber.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -221,13 +247,19 @@ def test_the_web_page_sends_a_code_that_confirms(client: Client, zips: None) -> 
 
 
 @pytest.mark.django_db
-def test_a_pin_and_a_radius_become_cells_around_it(client: Client, zips: None) -> None:
-    response = _join(client, lat=str(FRUITVALE[0]), lng=str(FRUITVALE[1]), radius_m="1000")
+def test_a_pin_and_a_radius_become_cells_around_it_once_confirmed(
+    client: Client, zips: None
+) -> None:
+    pin = (FRUITVALE[0] + 0.000123, FRUITVALE[1] - 0.000456)
+    response = _join(client, lat=str(pin[0]), lng=str(pin[1]), radius_m="1000")
     assert response.status_code == 200
     person = the_subscriber()
-    assert person is not None
+    assert person is not None and not person.areas.exists()  # nothing until the code
+    client.post("/join/confirm/", {"phone": PHONE, "code": _sent_code()})
     area = person.areas.get()
     assert area.kind == AreaKind.RADIUS and area.radius_m == 1000
+    # Kept to about 100 m: enough to send alerts by, not a home address.
+    assert (area.lat, area.lng) == (round(pin[0], 3), round(pin[1], 3))
     assert SubscriberCell.objects.filter(
         subscriber=person, h3_cell=Point(*FRUITVALE).cell(8)
     ).exists()
@@ -359,3 +391,65 @@ def test_someone_else_typing_an_active_number_changes_nothing_without_the_code(
     person.refresh_from_db()
     assert person.language == "es" and person.areas.count() == 2
     assert person.pending_change == {}
+
+
+@pytest.mark.django_db
+def test_a_stranger_on_the_web_cannot_change_a_pending_sms_sign_up(
+    client: Client, zips: None
+) -> None:
+    text(client, "JOIN Fruitvale")
+    _join(client, zip_code="94607")  # someone else, with the same number, in Spanish
+    text(client, "YES")
+    person = the_subscriber()
+    assert person is not None and person.status == SubscriberStatus.ACTIVE
+    assert person.language == "en" and person.areas.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("word", ["YES", "START", "Si"])
+def test_a_web_sign_up_is_confirmed_only_by_its_code(client: Client, zips: None, word: str) -> None:
+    _join(client, zip_code="94601")
+    text(client, word)
+    person = the_subscriber()
+    assert person is not None and person.status == SubscriberStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_a_number_that_texted_stop_is_told_to_text_start_first(client: Client, zips: None) -> None:
+    text(client, "STOP")
+    response = _join(client, zip_code="94601")
+    assert response.status_code == 422 and "START" in response.content.decode()
+    assert not OutboxMessage.objects.filter(kind=OutboxKind.SUBSCRIPTION).exists()
+
+
+@pytest.mark.django_db
+def test_only_numbers_of_the_networks_country_get_codes(client: Client, zips: None) -> None:
+    response = _join(client, zip_code="94601", phone="+44 7400 123456")
+    assert response.status_code == 422
+    assert "este país" in response.content.decode()
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_page_sends_a_bounded_number_of_codes_in_all(
+    client: Client, zips: None, settings: Any
+) -> None:
+    settings.RR_SIGNUP_CODES_PER_HOUR = 2
+    settings.RR_SUBSCRIBE_PER_HOUR = 100
+    assert _join(client, zip_code="94601", phone="+15105550711").status_code == 200
+    assert _join(client, zip_code="94601", phone="+15105550712").status_code == 200
+    assert _join(client, zip_code="94601", phone="+15105550713").status_code == 429
+    assert OutboxMessage.objects.filter(kind=OutboxKind.SUBSCRIPTION).count() == 2
+
+
+@pytest.mark.django_db
+def test_no_code_is_sent_when_the_counter_store_is_down(
+    client: Client, zips: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr("core.ratelimit.cache.incr", broken)
+    monkeypatch.setattr("core.ratelimit.cache.add", broken)
+    assert _join(client, zip_code="94601").status_code == 429
+    assert not OutboxMessage.objects.exists()
