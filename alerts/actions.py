@@ -153,13 +153,15 @@ def _check_enabled(enabled: bool) -> None:
 
 def _check_breaker(incident: Incident, kind: AlertKind) -> None:
     """At most RR_ALERTS_PER_AREA_PER_HOUR alerts approved per neighbourhood (or per
-    incident outside any) in the last hour. Rumour control is not limited."""
+    incident outside any) in the last hour. Rumour control is not limited.
+
+    Every approval counts, whatever became of the alert since: a cancelled alert may
+    already have reached part of its audience, and approve, cancel, approve again must
+    not get around the limit."""
     if kind != AlertKind.ALERT:
         return
     recent = Alert.objects.filter(
-        kind=AlertKind.ALERT,
-        approved_at__gte=timezone.now() - timedelta(hours=1),
-        status__in=[AlertStatus.SENDING, AlertStatus.PAUSED, AlertStatus.SENT],
+        kind=AlertKind.ALERT, approved_at__gte=timezone.now() - timedelta(hours=1)
     )
     if incident.neighbourhood_id is not None:
         recent = recent.filter(incident__neighbourhood_id=incident.neighbourhood_id)

@@ -425,6 +425,25 @@ def test_old_drafts_approved_together_still_meet_the_limit(
         approve(second, second_dispatcher)
 
 
+@pytest.mark.django_db
+def test_a_cancelled_alert_still_counts_against_the_hourly_limit(
+    verified: Incident, dispatcher: User, second_dispatcher: User, settings: Any
+) -> None:
+    """Approve, send, cancel, approve again: the first approval may already have reached
+    people, so it still counts."""
+    settings.RR_ALERTS_PER_AREA_PER_HOUR = 1
+    subscriber(at=FRUITVALE)
+    draft = compose(verified, dispatcher)
+    sent = approve(compose(verified, dispatcher), second_dispatcher)
+    assert OutboxMessage.objects.get(batch=sent.batch).status == OutboxStatus.SENT
+    actions.cancel(actor=dispatcher, alert=sent)
+    with pytest.raises(actions.AlertRefused, match="already had 1"):
+        compose(verified, dispatcher)
+    with pytest.raises(actions.AlertRefused, match="already had 1"):
+        approve(draft, second_dispatcher)
+    assert OutboxMessage.objects.count() == 1
+
+
 # What must stop an alert also stops rows that come back to the queue
 
 
