@@ -12,3 +12,4 @@ class MessagingConfig(AppConfig):
 
         register_carrier_keywords()
         periodic.register("messaging.outbox-sweep", 15, outbox.sweep)
+        periodic.register("messaging.early-statuses", 60, outbox.settle_early_statuses)

@@ -188,6 +188,28 @@ class OutboxMessage(models.Model):
         return str(text or "")
 
 
+class EarlyStatus(models.Model):
+    """A delivery status that arrived before its message's provider SID was stored: a
+    callback faster than the sender's recording of the answer, or one for a message
+    whose sender died (the lease sweep writes the SID later). Kept, and applied forward
+    only in the order received, once the SID is written to an outbox row; purged after
+    a day if no row ever gets it. No personal data: the SID, the status, the code."""
+
+    provider_sid = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=OutboxStatus.choices)
+    error_code = models.CharField(max_length=16, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["provider_sid"], name="early_status_sid_idx"),
+            models.Index(fields=["received_at"], name="early_status_received_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"early {self.status} for {self.provider_sid}"
+
+
 class BatchHold(models.Model):
     """A batch of outbox rows (an alert) that must not go out now: held while paused, or
     cancelled for good. The sender looks it up for every batch it claims, so a row that

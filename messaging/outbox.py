@@ -7,7 +7,11 @@
 - ``release_expired_leases`` (periodic) settles rows whose sender died mid-send: the
   Messages API has no idempotency key, so it asks the provider whether the message was
   accepted (marked sent) or not (queued again). Nothing is sent twice on a crash.
-- ``record_status`` applies provider status callbacks, forward only.
+- ``record_status`` applies provider status callbacks, forward only. A callback for a
+  SID no row has yet (it outran the sender's recording, or the sender died and the
+  sweep has not settled the row) is kept as an ``EarlyStatus`` and applied when the SID
+  is written; ``settle_early_statuses`` (periodic) closes the race between the two and
+  purges what never matched after a day.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +30,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from core import phones
@@ -36,6 +40,7 @@ from messaging.models import (
     OUTBOX_STATUS_RANK,
     BatchHold,
     Contact,
+    EarlyStatus,
     OptOut,
     OutboxKind,
     OutboxMessage,
@@ -279,10 +284,13 @@ def _still_ours(message: OutboxMessage, token: str) -> bool:
     )
 
 
-def _finish(message: OutboxMessage, token: str, **fields: object) -> None:
-    OutboxMessage.objects.filter(
-        pk=message.pk, status=OutboxStatus.SENDING, lease_token=token
-    ).update(lease_until=None, lease_token="", **fields)
+def _finish(message: OutboxMessage, token: str, **fields: object) -> bool:
+    """Settle a row this sender still holds; False if it lost the lease meanwhile."""
+    return bool(
+        OutboxMessage.objects.filter(
+            pk=message.pk, status=OutboxStatus.SENDING, lease_token=token
+        ).update(lease_until=None, lease_token="", **fields)
+    )
 
 
 _thread_providers = threading.local()
@@ -300,17 +308,18 @@ def _send(message: OutboxMessage, provider_name: str) -> Sent:
     )
 
 
-def _record_outcome(message: OutboxMessage, token: str, outcome: Sent | SendError) -> None:
-    """Record what the provider answered (in the draining thread)."""
+def _record_outcome(message: OutboxMessage, token: str, outcome: Sent | SendError) -> str | None:
+    """Record what the provider answered (in the draining thread). Returns the SID
+    written to the row, if any: a status callback may already be waiting for it."""
     if isinstance(outcome, Sent):
-        _finish(
+        written = _finish(
             message,
             token,
             status=OutboxStatus.SENT,
             provider_sid=outcome.provider_sid,
             sent_at=timezone.now(),
         )
-        return
+        return outcome.provider_sid if written else None
     if outcome.opted_out:
         record_opt_out(message.recipient_hash)
     final = not outcome.retry or message.attempts >= MAX_ATTEMPTS
@@ -328,6 +337,7 @@ def _record_outcome(message: OutboxMessage, token: str, outcome: Sent | SendErro
         next_attempt_at=timezone.now() + retry_delay(message.attempts),
     )
     logger.warning("SMS %s not sent (%s).", message.uuid, outcome.code or "error")
+    return None
 
 
 def record_opt_out(phone_hash: str) -> None:
@@ -499,6 +509,7 @@ class _Drain:
             done, _ = wait(self.pending)
         else:
             done, _ = wait(self.pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        written: list[str] = []
         for future in done:
             message = self.pending.pop(future)
             try:
@@ -510,8 +521,12 @@ class _Drain:
                 # later rather than stop the whole run.
                 logger.exception("Sending SMS %s raised; it will be retried.", message.uuid)
                 outcome = SendError("The send raised an unexpected error.", retry=True)
-            _record_outcome(message, self.token, outcome)
+            sid = _record_outcome(message, self.token, outcome)
+            if sid is not None:
+                written.append(sid)
             self.handled += 1
+        # One query for every SID just written: callbacks that came in before it.
+        apply_early_statuses(written)
 
 
 def _drain(*, limit: int | None, budget_seconds: float) -> int:
@@ -556,13 +571,16 @@ def release_expired_leases(*, now: datetime | None = None, limit: int = 500) -> 
             pk=message.pk, status=OutboxStatus.SENDING, lease_token=message.lease_token
         )
         if found is not None:
-            still_stale.update(
+            settled = still_stale.update(
                 status=OutboxStatus.SENT,
                 provider_sid=found.provider_sid,
                 sent_at=moment,
                 lease_until=None,
                 lease_token="",
             )
+            if settled:
+                # Its callbacks arrived while no row had the SID.
+                apply_early_statuses([found.provider_sid])
         else:
             released += still_stale.update(
                 status=OutboxStatus.QUEUED,
@@ -589,36 +607,98 @@ def due_count() -> int:
     ).count()
 
 
+PROVIDER_STATUSES = {
+    "queued": OutboxStatus.SENT,
+    "accepted": OutboxStatus.SENT,
+    "sending": OutboxStatus.SENT,
+    "sent": OutboxStatus.SENT,
+    "delivered": OutboxStatus.DELIVERED,
+    "undelivered": OutboxStatus.UNDELIVERED,
+    "failed": OutboxStatus.FAILED,
+}
+EARLY_STATUS_KEPT = timedelta(days=1)
+
+
 def record_status(*, provider_sid: str, status: str, error_code: str = "") -> bool:
     """Apply a delivery status from the provider. Unknown statuses and steps backwards
-    are ignored, so repeated and out-of-order callbacks are harmless."""
-    mapping = {
-        "queued": OutboxStatus.SENT,
-        "accepted": OutboxStatus.SENT,
-        "sending": OutboxStatus.SENT,
-        "sent": OutboxStatus.SENT,
-        "delivered": OutboxStatus.DELIVERED,
-        "undelivered": OutboxStatus.UNDELIVERED,
-        "failed": OutboxStatus.FAILED,
-    }
-    new = mapping.get(status.lower())
+    are ignored, so repeated and out-of-order callbacks are harmless. A status for a
+    SID that no row has yet is kept and applied when the SID is written. Returns
+    whether a row changed now."""
+    new = PROVIDER_STATUSES.get(status.lower())
     if new is None:
         return False
+    error_code = error_code[:16]
     with transaction.atomic():
         message = (
             OutboxMessage.objects.select_for_update().filter(provider_sid=provider_sid).first()
         )
         if message is None:
+            EarlyStatus.objects.create(provider_sid=provider_sid, status=new, error_code=error_code)
             return False
-        if error_code == "21610":
-            record_opt_out(message.recipient_hash)
-        current = OutboxStatus(message.status)
-        if current in FINAL_STATUSES or OUTBOX_STATUS_RANK[new] <= OUTBOX_STATUS_RANK[current]:
-            return False
-        OutboxMessage.objects.filter(pk=message.pk).update(
-            status=new, error_code=error_code[:16] or message.error_code
-        )
+        return _apply_status(message, new, error_code)
+
+
+def _apply_status(message: OutboxMessage, new: OutboxStatus, error_code: str) -> bool:
+    """Move a row (locked by the caller) forward to ``new``; a final state never moves."""
+    if error_code == "21610":
+        record_opt_out(message.recipient_hash)
+    current = OutboxStatus(message.status)
+    if current in FINAL_STATUSES or OUTBOX_STATUS_RANK[new] <= OUTBOX_STATUS_RANK[current]:
+        return False
+    message.status = new
+    message.error_code = error_code or message.error_code
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status=message.status, error_code=message.error_code
+    )
     return True
+
+
+def apply_early_statuses(provider_sids: Collection[str]) -> int:
+    """Apply the statuses that arrived for these SIDs before any row had them, in the
+    order they arrived (so the result is the same as if each had come later), and drop
+    them. Returns how many moved a row."""
+    if not provider_sids:
+        return 0
+    with transaction.atomic():
+        early = list(
+            EarlyStatus.objects.select_for_update()
+            .filter(provider_sid__in=set(provider_sids))
+            .order_by("pk")
+        )
+        if not early:
+            return 0
+        rows = {
+            str(m.provider_sid): m
+            for m in OutboxMessage.objects.select_for_update().filter(
+                provider_sid__in={e.provider_sid for e in early}
+            )
+        }
+        moved = 0
+        matched = []
+        for status in early:
+            message = rows.get(status.provider_sid)
+            if message is None:
+                continue
+            moved += _apply_status(message, OutboxStatus(status.status), status.error_code)
+            matched.append(status.pk)
+        EarlyStatus.objects.filter(pk__in=matched).delete()
+    return moved
+
+
+def settle_early_statuses(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Periodic: apply early statuses whose SID a row has since (a callback stored at the
+    very moment its send was recorded, each missing the other), then purge those that
+    matched nothing for a day. Returns how many were purged."""
+    has_row = OutboxMessage.objects.filter(provider_sid=OuterRef("provider_sid"))
+    matched = list(
+        EarlyStatus.objects.filter(Exists(has_row))
+        .values_list("provider_sid", flat=True)
+        .distinct()[:limit]
+    )
+    apply_early_statuses(matched)
+    moment = now or timezone.now()
+    purged, _ = EarlyStatus.objects.filter(received_at__lt=moment - EARLY_STATUS_KEPT).delete()
+    return purged
 
 
 def pending_count() -> int:
