@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -56,6 +57,15 @@ MAX_ATTEMPTS = 8
 BATCH = 500
 # At most this much lag is made up by sending sooner than the rate allows.
 CATCH_UP = 0.01
+# A provider with a per-second limit refuses the request that makes one too many in any
+# second, as it receives them. Fixed slots alone allow that: a send started a little
+# late and one a second later on time, or requests that reach the provider after
+# different delays (the first of each sending thread opens a connection and loads the
+# client). So a send also waits until the send floor(rate) sends before it is a window
+# (floor(rate) slots: one second at a whole rate) old, counting that send from when it
+# started plus this margin, or plus however much slower its round trip was than the
+# quickest so far if that is more (a send held up on its way is received late).
+WINDOW_MARGIN = 0.02
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -447,6 +457,12 @@ class _Drain:
         self.handled = 0
         self.pending: dict[Future[Sent], OutboxMessage] = {}
         self.next_slot = time.monotonic()
+        # The last floor(rate) sends, oldest first (see WINDOW_MARGIN).
+        self.per_window = max(1, math.floor(self.rate))
+        self.window = self.per_window / self.rate
+        self.started: deque[_Timing] = deque(maxlen=self.per_window)
+        self.timings: dict[Future[Sent], _Timing] = {}
+        self.quickest = math.inf
 
     def run(self) -> int:
         with ThreadPoolExecutor(
@@ -479,8 +495,9 @@ class _Drain:
                     continue
                 # Pace sends: never start them faster than the sender is provisioned for;
                 # record answers while waiting for the slot.
-                while (pause := self.next_slot - time.monotonic()) > 0:
-                    self._settle(timeout=pause)
+                while (pause := self._next_start() - time.monotonic()) > 0:
+                    # Infinite: the send a window ago is still out; wait for answers.
+                    self._settle(timeout=None if math.isinf(pause) else pause)
                 # Slots are fixed, so small delays (a claim, a busy moment) are made up by
                 # starting the next sends on time; a long stall is not made up in a burst.
                 self.next_slot = (
@@ -492,8 +509,27 @@ class _Drain:
                 at_risk = time.monotonic() - claimed_at > LEASE.total_seconds() / 2
                 if at_risk and not _still_ours(message, self.token):
                     continue
-                self.pending[pool.submit(_send, message, self.provider_name)] = message
+                timing = _Timing(time.monotonic())
+                future = pool.submit(_send, message, self.provider_name)
+                # Stamped by the sending thread the moment the answer is in.
+                future.add_done_callback(timing.answered)
+                self.started.append(timing)
+                self.timings[future] = timing
+                self.pending[future] = message
                 self._settle(timeout=0)
+
+    def _next_start(self) -> float:
+        """The earliest moment the next send may start: its slot, and a window after the
+        send floor(rate) sends ago reached the provider (see WINDOW_MARGIN); infinite
+        while that send has not been answered (a provider slower than the window)."""
+        if len(self.started) < self.per_window:
+            return self.next_slot
+        oldest = self.started[0]
+        if oldest.done is None:
+            return math.inf
+        round_trip = oldest.done - oldest.at
+        held_up = round_trip - min(self.quickest, round_trip)
+        return max(self.next_slot, oldest.at + max(WINDOW_MARGIN, held_up) + self.window)
 
     def _limit_reached(self) -> bool:
         return self.limit is not None and self.handled + len(self.pending) >= self.limit
@@ -512,6 +548,10 @@ class _Drain:
         written: list[str] = []
         for future in done:
             message = self.pending.pop(future)
+            timing = self.timings.pop(future)
+            # The callback may not have run yet when the waiter wakes.
+            timing.finish()
+            self.quickest = min(self.quickest, timing.round_trip)
             try:
                 outcome: Sent | SendError = future.result()
             except SendError as exc:
@@ -527,6 +567,25 @@ class _Drain:
             self.handled += 1
         # One query for every SID just written: callbacks that came in before it.
         apply_early_statuses(written)
+
+
+@dataclass
+class _Timing:
+    """When one send started and when its answer came back (monotonic seconds)."""
+
+    at: float
+    done: float | None = None
+
+    def finish(self) -> None:
+        if self.done is None:
+            self.done = time.monotonic()
+
+    def answered(self, _future: Future[Sent]) -> None:
+        self.finish()
+
+    @property
+    def round_trip(self) -> float:
+        return (self.done or self.at) - self.at
 
 
 def _drain(*, limit: int | None, budget_seconds: float) -> int:

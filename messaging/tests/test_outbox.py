@@ -370,3 +370,23 @@ def test_many_sends_are_in_flight_at_once_but_started_at_the_rate(
     arrivals = sorted(m.at for m in twilio_api.messages)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert sum(gaps) / len(gaps) >= 0.008  # never faster than the rate on average
+
+
+@pytest.mark.django_db
+def test_sending_at_the_providers_own_limit_never_meets_a_429(
+    twilio_api: Any, settings: Any
+) -> None:
+    """The stand-in refuses a request when it has had its rate in the last second, as
+    a provider with a per-second limit does; a sender configured at that same rate must
+    stay under it in every window, however its sends are scheduled."""
+    rate = 20
+    settings.RR_SMS_RATE_PER_SECOND = rate
+    twilio_api.state.rate_per_second = rate
+    twilio_api.state.latency_seconds = 0.02
+    numbers = [f"+1510555{2000 + i:04d}" for i in range(2 * rate)]
+    for number in numbers:
+        queue(to=number)
+    assert outbox.send_due(budget_seconds=30) == len(numbers)
+    assert twilio_api.state.rejected_429 == 0
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
+    assert sorted(m.to for m in twilio_api.messages) == numbers
