@@ -265,6 +265,30 @@ def test_pause_holds_resume_sends_cancel_drops(
 
 
 @pytest.mark.django_db
+def test_an_alert_tells_twilio_when_to_drop_it_and_where_to_report(
+    verified: Incident, dispatcher: User, second_dispatcher: User, twilio_api: Any, settings: Any
+) -> None:
+    """Twilio gets a ValidityPeriod (seconds left until valid_until), so a message
+    stuck in its queue expires instead of arriving late, and a StatusCallback, so
+    delivery is recorded."""
+    settings.RR_ALERT_VALIDITY_MINUTES = 30
+    person = subscriber(at=FRUITVALE)
+    before = timezone.now()
+    alert = approve(compose(verified, dispatcher), second_dispatcher)
+    [sent] = twilio_api.messages
+    assert sent.to == person.contact.phone
+    assert alert.valid_until is not None
+    left = (alert.valid_until - before).total_seconds()
+    assert sent.validity_period is not None
+    assert left - 30 <= sent.validity_period <= left
+    assert sent.validity_period <= 30 * 60
+    assert sent.status_callback == f"{settings.RR_PUBLIC_URL}/hooks/twilio/status"
+    assert sent.status_callback.endswith("/hooks/twilio/status")
+    row = OutboxMessage.objects.get(batch=alert.batch)
+    assert row.status == OutboxStatus.SENT and row.provider_sid == sent.sid
+
+
+@pytest.mark.django_db
 def test_a_stale_alert_expires_instead_of_arriving_late(
     verified: Incident, dispatcher: User, second_dispatcher: User
 ) -> None:

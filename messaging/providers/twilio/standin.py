@@ -1,8 +1,9 @@
 """A local stand-in for the Twilio Messages API, for tests and benchmarks.
 
 It speaks enough of the API for the official client: it accepts messages, can answer
-429 above a rate or fail on demand, adds optional latency, and records every request.
-It listens on loopback only.
+429 above a rate or fail on demand, adds optional latency, and records every message
+it accepts with the parameters the sender chose (``ValidityPeriod``,
+``StatusCallback``). It listens on loopback only.
 
     with TwilioStandIn() as api:
         settings.TWILIO_API_BASE = api.url
@@ -33,6 +34,10 @@ class Received:
     sender: str
     at: float
     created: float = field(default_factory=time.time)
+    # Seconds Twilio would keep the message queued before dropping it; None if not set.
+    validity_period: int | None = None
+    # Where Twilio would post the message's delivery statuses; empty if not set.
+    status_callback: str = ""
 
 
 @dataclass
@@ -169,9 +174,18 @@ class _Handler(BaseHTTPRequestHandler):
                 body=form.get("Body", ""),
                 sender=form.get("From", form.get("MessagingServiceSid", "")),
                 at=now,
+                validity_period=_int_or_none(form.get("ValidityPeriod")),
+                status_callback=form.get("StatusCallback", ""),
             )
             state.messages.append(received)
         self._json(201, self._resource(received))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 class _Server(ThreadingHTTPServer):
