@@ -144,9 +144,13 @@ def test_a_bare_si_from_someone_not_signing_up_is_a_message_to_the_hotline(clien
         "CANCEL",
         "END",
         "QUIT",
+        "OPTOUT",
+        "REVOKE",
         "PARAR",
         "Alto",
         "CANCELAR",
+        "DETENER",
+        "baja",
     ],
 )
 def test_carrier_stop_words_stop_at_once_with_one_confirmation(
@@ -164,7 +168,7 @@ def test_carrier_stop_words_stop_at_once_with_one_confirmation(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("word", ["START", "UNSTOP", "YES"])
+@pytest.mark.parametrize("word", ["START", "UNSTOP", "YES", "INICIAR", "Reanudar"])
 def test_start_words_resubscribe(client: Client, zips: None, word: str) -> None:
     subscriber(at=FRUITVALE, phone=PHONE)
     text(client, "STOP")

@@ -101,6 +101,31 @@ def test_compose_then_a_second_dispatcher_approves_on_the_page(
 
 
 @pytest.mark.django_db
+def test_a_false_incident_offers_rumour_control_and_composes_it(
+    service_area: Any, dispatcher: User, second_dispatcher: User
+) -> None:
+    incident = incident_at(FRUITVALE, IncidentStatus.FALSE, dispatcher)
+    subscriber(at=FRUITVALE)
+    client = logged_in(dispatcher)
+    panel = client.get(f"/console/incidents/{incident.uuid}/").content.decode()
+    assert "Write rumour control" in panel and "Write an alert" not in panel
+    assert f"/alerts/incidents/{incident.uuid}/new/" in panel
+    page = client.get(f"/alerts/incidents/{incident.uuid}/new/")
+    html = page.content.decode()
+    assert page.status_code == 200 and page.context["kind"] == AlertKind.RUMOUR
+    assert "<h1>Rumour control</h1>" in html
+    assert "RUMOUR CHECK" in page.context["form"]["body_en"].value()
+    response = compose_form(incident, client)
+    rumour = Alert.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/alerts/{rumour.uuid}/"
+    assert (rumour.kind, rumour.status) == (AlertKind.RUMOUR, AlertStatus.AWAITING_APPROVAL)
+    assert "FALSE" in rumour.bodies["en"]
+    with committed():
+        logged_in(second_dispatcher).post(f"/alerts/{rumour.uuid}/approve/")
+    assert OutboxMessage.objects.get(batch=rumour.batch).status == OutboxStatus.SENT
+
+
+@pytest.mark.django_db
 def test_an_unverified_incident_has_no_compose_page(service_area: Any, dispatcher: User) -> None:
     incident = incident_at(FRUITVALE, IncidentStatus.VERIFYING, dispatcher)
     client = logged_in(dispatcher)
@@ -153,6 +178,33 @@ def test_pause_resume_and_cancel_from_the_page(
     assert alert.status == AlertStatus.CANCELLED
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.CANCELLED}
     assert client.post(f"/alerts/{alert.uuid}/explode/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_progress_says_how_long_the_rest_takes_at_the_configured_rate(
+    verified: Incident, dispatcher: User, second_dispatcher: User, settings: Any
+) -> None:
+    settings.RR_SMS_RATE_PER_SECOND = 0.01  # one message every 100 s
+    for _ in range(3):
+        subscriber(at=FRUITVALE)
+    # Approved and fanned out outside a commit: the sender is not woken, all 3 wait.
+    alert = actions.approve(
+        actor=second_dispatcher,
+        alert=actions.compose(
+            actor=dispatcher,
+            incident=verified,
+            kind=AlertKind.ALERT,
+            radius_m=2000,
+            bodies={"en": "a", "es": "b"},
+        ),
+    )
+    actions.fan_out(alert.pk)
+    progress = logged_in(dispatcher).get(f"/alerts/{alert.uuid}/", HTTP_HX_REQUEST="true")
+    html = progress.content.decode()
+    assert "3 waiting, about 5 min left at the configured rate." in html
+    settings.RR_SMS_RATE_PER_SECOND = 1
+    html = logged_in(dispatcher).get(f"/alerts/{alert.uuid}/").content.decode()
+    assert "3 waiting, about 3 s left at the configured rate." in html
 
 
 @pytest.mark.django_db

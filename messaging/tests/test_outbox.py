@@ -334,6 +334,21 @@ def test_message_bodies_are_encrypted_at_rest() -> None:
 
 
 @pytest.mark.django_db
+def test_contact_numbers_are_encrypted_at_rest() -> None:
+    from django.db import connection
+
+    from messaging.models import Contact
+
+    contact = outbox.contact_for(TO)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT phone, phone_hash FROM messaging_contact")
+        [(stored, stored_hash)] = cursor.fetchall()
+    assert TO not in stored and TO.lstrip("+") not in stored and "5550177" not in stored
+    assert TO not in stored_hash and stored_hash == phones.phone_hash(TO)
+    assert Contact.objects.get(pk=contact.pk).phone == TO
+
+
+@pytest.mark.django_db
 def test_a_fault_in_the_client_is_retried_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = queue(to="+15105550181"), queue(to="+15105550182")
 
