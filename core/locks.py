@@ -45,7 +45,9 @@ def atomic_serialized(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
-_sqlite_writer = threading.Lock()
+# Re-entrant: work run after a commit (a task run at once, a listener) may write again
+# while the thread still holds the lock around the transaction that just committed.
+_sqlite_writer = threading.RLock()
 
 
 @contextlib.contextmanager

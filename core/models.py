@@ -36,6 +36,17 @@ class AuditAction(models.TextChoices):
     ALERT_CANCELLED = "alert.cancelled", _("alert cancelled")
     ALERTS_SWITCHED = "alerts.switched", _("alert sending switched on or off")
     TEMPLATE_SAVED = "template.saved", _("alert template saved")
+    CALL_RECEIVED = "call.received", _("hotline call received")
+    CALL_ANSWERED = "call.answered", _("hotline call answered")
+    CALL_ENDED = "call.ended", _("hotline call ended")
+    VOICEMAIL_RECEIVED = "voicemail.received", _("voicemail received")
+    VOICEMAIL_PLAYED = "voicemail.played", _("voicemail played")
+    CALLER_NUMBER_VIEWED = "call.number_viewed", _("caller number viewed")
+    CALLBACK_LOGGED = "call.callback", _("call back logged")
+    CALL_REPORT_WRITTEN = "call.report", _("report written during a call")
+    DISPATCHER_SHIFT = "dispatcher.shift", _("dispatcher went on or off shift")
+    DISPATCHER_LINE_SAVED = "dispatcher.line_saved", _("dispatcher phone saved")
+    VOICE_PROMPT_SAVED = "voice.prompt_saved", _("hotline prompt saved")
 
 
 class AuditEvent(models.Model):

@@ -2,6 +2,8 @@
 
 - ``panels``: sections on the incident page (dispatch: offers, responders, field
   reports). Each has a template and a function giving its context.
+- ``sections``: blocks on the console page itself (calls: the phone lines), each with
+  a template and a function of the request giving its context.
 - ``row_annotations``: extra columns for the console's incident query, so a row can
   show them without a query per row; ``row_templates`` render them in the row.
 """
@@ -24,7 +26,15 @@ class Panel:
     context: Callable[[HttpRequest, Incident], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Section:
+    name: str
+    template: str
+    context: Callable[[HttpRequest], dict[str, Any]]
+
+
 panels: list[Panel] = []
+sections: list[Section] = []
 row_annotations: dict[str, Callable[[], Any]] = {}
 row_templates: list[str] = []
 
@@ -32,6 +42,11 @@ row_templates: list[str] = []
 def add_panel(panel: Panel) -> None:
     if all(p.name != panel.name for p in panels):
         panels.append(panel)
+
+
+def add_console_section(section: Section) -> None:
+    if all(s.name != section.name for s in sections):
+        sections.append(section)
 
 
 def add_row_annotation(name: str, expression: Callable[[], Any]) -> None:

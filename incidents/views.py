@@ -87,6 +87,10 @@ def console(request: HttpRequest) -> HttpResponse:
             "last_event_id": since,
             "stuck_messages": stuck_message_count(),
             "row_templates": extensions.row_templates,
+            "sections": [
+                {"template": section.template, **section.context(request)}
+                for section in extensions.sections
+            ],
             "live_rows": incidents.number == 1,
             "live_unplaced": unplaced.number == 1,
         },

@@ -222,3 +222,63 @@ def _create_web_report(data: WebReport) -> Report:
 
 def photo_context(photo: ReportPhoto) -> str:
     return f"{ReportPhoto._meta.db_table}.file.{photo.uuid}"
+
+
+def file_voicemail_report(*, language: str, received_at: datetime, caller_hash: str) -> Report:
+    """A voicemail left on the hotline, as a report to call back, in the caller's
+    transaction. The call keeps the recording and the number; the report keeps only the
+    number's keyed hash, like every report."""
+    report = Report.objects.create(
+        channel=Channel.VOICE,
+        received_at=received_at,
+        observed_at=received_at,
+        language=language,
+        reporter_hash=caller_hash,
+    )
+    file_new_report(report=report)
+    audit.record(
+        actor=None, action=AuditAction.REPORT_RECEIVED, target=report, channel=Channel.VOICE
+    )
+    return report
+
+
+@dataclass
+class CallReport:
+    """What a dispatcher wrote down while on a call."""
+
+    text: str
+    language: str
+    location_text: str = ""
+    point: Point | None = None
+    salute: dict[str, str] = field(default_factory=dict)
+
+
+def file_call_report(
+    *, actor: object, data: CallReport, received_at: datetime, caller_hash: str
+) -> Report:
+    """A report a dispatcher writes from a call, grouped like any other."""
+    with one_local_writer(), transaction.atomic():
+        report = Report(
+            channel=Channel.VOICE,
+            received_at=received_at,
+            observed_at=received_at,
+            text=data.text,
+            language=data.language,
+            location_text=data.location_text,
+            reporter_hash=caller_hash,
+        )
+        for name in SALUTE_FIELDS:
+            setattr(report, f"salute_{name}", data.salute.get(name, ""))
+        point = data.point or find_coordinates(data.text)
+        if point is not None:
+            try:
+                report.neighbourhood = locate(point)
+                report.lat, report.lng, report.h3_cell = point.lat, point.lng, point.cell()
+            except OutsideServiceArea:
+                pass
+        report.save()
+        file_new_report(report=report)
+        audit.record(
+            actor=actor, action=AuditAction.REPORT_RECEIVED, target=report, channel=Channel.VOICE
+        )
+        return report

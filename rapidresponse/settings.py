@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "incidents",
     "dispatch",
     "alerts",
+    "calls",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,15 @@ RR_INCIDENT_IDLE_CLOSE_HOURS = env_int("RR_INCIDENT_IDLE_CLOSE_HOURS", 12)
 RR_FIELD_LINK_HOURS = env_int("RR_FIELD_LINK_HOURS", 12)
 RR_RESPONDER_LINK_HOURS = env_int("RR_RESPONDER_LINK_HOURS", 24)
 RR_MAX_UPLOAD_BYTES = env_int("RR_MAX_UPLOAD_BYTES", 60 * 1024 * 1024)
+
+# The voice hotline.
+# How long each dispatcher's phone rings for a call.
+RR_CALL_RING_SECONDS = env_int("RR_CALL_RING_SECONDS", 25)
+# The longest a caller waits on hold for a dispatcher before leaving a message.
+RR_CALL_WAIT_SECONDS = env_int("RR_CALL_WAIT_SECONDS", 90)
+RR_VOICEMAIL_MAX_SECONDS = env_int("RR_VOICEMAIL_MAX_SECONDS", 120)
+# A dotted path to a transcription engine (calls.transcription); none by default.
+RR_TRANSCRIPTION_ENGINE = os.environ.get("RR_TRANSCRIPTION_ENGINE", "")
 
 # Alerts to subscribers.
 RR_ALERT_SECOND_APPROVAL = env_bool("RR_ALERT_SECOND_APPROVAL", default=True)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("console/", include("incidents.urls")),
     path("dispatch/", include("dispatch.urls")),
     path("alerts/", include("alerts.urls")),
+    path("calls/", include("calls.urls")),
     path("join/", include("alerts.public_urls")),
     path("r/", include("dispatch.field_urls")),
     path("report/", include("intake.urls")),

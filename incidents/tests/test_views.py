@@ -106,7 +106,8 @@ def test_the_console_costs_the_same_queries_for_3_or_30_incidents(
         response = dispatcher_client.get("/console/")
     assert response.status_code == 200
     assert len(large) == len(small)
-    assert len(large) <= 10
+    # The incidents, the unplaced queue and the phone section's five (calls app).
+    assert len(large) <= 15
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""SMS providers behind one small interface.
+"""SMS and voice providers behind small interfaces.
 
 ``console`` delivers instantly to the test phone (development and demos, offline);
 ``twilio`` sends through the Twilio API. Only this package imports ``twilio``.
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from calls.script import Step
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,30 @@ def active_provider() -> SmsProvider:
     from messaging.providers.console.provider import ConsoleProvider
 
     return ConsoleProvider()
+
+
+class VoiceProvider(Protocol):
+    """What the hotline asks of the telephone network beyond answering webhooks."""
+
+    name: str
+
+    def ring(self, *, to: str, answer: Step, status: Step, timeout_seconds: int) -> str:
+        """Call a dispatcher's phone; ``answer`` runs when it picks up, ``status``
+        hears how it ends. Returns the provider's id of the new call."""
+        ...
+
+    def hang_up(self, *, sid: str, picked_up: bool) -> None: ...
+
+    def fetch_recording(self, *, reference: str) -> tuple[bytes, str]:
+        """The audio of a voicemail and its content type."""
+        ...
+
+
+def active_voice_provider() -> VoiceProvider:
+    if settings.RR_SMS_PROVIDER == "twilio":
+        from messaging.providers.twilio.voice import TwilioVoice
+
+        return TwilioVoice()
+    from messaging.providers.console.voice import ConsoleVoice
+
+    return ConsoleVoice()

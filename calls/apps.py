@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class CallsConfig(AppConfig):
+    name = "calls"
+    verbose_name = "Voice hotline"
+
+    def ready(self) -> None:
+        from calls import flow, keywords, routing, selectors
+        from core import periodic
+        from incidents import extensions
+
+        # After dispatch's registration of ON / OFF, which this one extends.
+        keywords.register_dispatcher_keywords()
+        # A safety net: the webhooks and callbacks ring dispatchers as things change.
+        periodic.register("calls.ring-waiting", 5, routing.ring_waiting_calls)
+        periodic.register("calls.close-stale", 300, flow.close_stale_calls)
+        extensions.add_console_section(
+            extensions.Section("calls", "calls/console_section.html", selectors.console_context)
+        )

@@ -1,0 +1,162 @@
+"""The voice hotline on Twilio: TwiML for the flow's verbs, and the calls the hotline
+places to dispatchers' phones."""
+
+from __future__ import annotations
+
+import base64
+import urllib.request
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from twilio.base.exceptions import TwilioRestException
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+from calls import script
+from messaging.providers import ProviderUnavailable
+from messaging.providers.twilio.client import TWILIO_API, make_client
+
+VOICE_PATH = "/hooks/twilio/voice"
+RECORDING_TYPE = "audio/mpeg"
+
+
+def step_url(step: script.Step) -> str:
+    query = {"call": step.call}
+    if step.leg:
+        query["leg"] = step.leg
+    return f"{settings.RR_PUBLIC_URL}{VOICE_PATH}/{step.name}?{urlencode(query)}"
+
+
+def _absolute(url: str) -> str:
+    return url if "://" in url else f"{settings.RR_PUBLIC_URL}{url}"
+
+
+def _spoken(parent: VoiceResponse | Gather, verb: script.Say | script.Play | script.Pause) -> None:
+    if isinstance(verb, script.Say):
+        parent.say(verb.text, language=verb.voice)
+    elif isinstance(verb, script.Play):
+        parent.play(_absolute(verb.url))
+    else:
+        parent.pause(length=verb.seconds)
+
+
+def _gather(verb: script.Gather) -> Gather:
+    options: dict[str, Any] = {
+        "action": step_url(verb.action),
+        "method": "POST",
+        "num_digits": 1,
+        "timeout": verb.timeout,
+        "action_on_empty_result": False,
+    }
+    if verb.speech_voice:
+        options.update(
+            input="dtmf speech",
+            language=verb.speech_voice,
+            speech_timeout="auto",
+            hints=", ".join(verb.hints),
+        )
+    else:
+        options["input"] = "dtmf"
+    gather = Gather(**options)
+    for prompt in verb.prompts:
+        _spoken(gather, prompt)
+    return gather
+
+
+def _record(response: VoiceResponse, verb: script.Record) -> None:
+    response.record(
+        action=step_url(verb.action),
+        method="POST",
+        max_length=verb.max_seconds,
+        finish_on_key="#",
+        play_beep=True,
+        trim="trim-silence",
+        recording_status_callback=step_url(verb.status),
+        recording_status_callback_method="POST",
+        recording_status_callback_event="completed",
+    )
+
+
+def _append(response: VoiceResponse, verb: script.Verb) -> None:
+    if isinstance(verb, script.Say | script.Play | script.Pause):
+        _spoken(response, verb)
+    elif isinstance(verb, script.Gather):
+        response.append(_gather(verb))
+    elif isinstance(verb, script.Enqueue):
+        response.enqueue(
+            verb.queue,
+            action=step_url(verb.action),
+            method="POST",
+            wait_url=step_url(verb.wait),
+            wait_url_method="POST",
+        )
+    elif isinstance(verb, script.DialQueue):
+        dial = Dial()
+        dial.queue(verb.queue)
+        response.append(dial)
+    elif isinstance(verb, script.Record):
+        _record(response, verb)
+    elif isinstance(verb, script.Redirect):
+        response.redirect(step_url(verb.to), method="POST")
+    elif isinstance(verb, script.Leave):
+        response.leave()
+    else:
+        response.hangup()
+
+
+def render(verbs: script.Script) -> str:
+    """The TwiML document for a list of the flow's verbs."""
+    response = VoiceResponse()
+    for verb in verbs:
+        _append(response, verb)
+    return str(response)
+
+
+class TwilioVoice:
+    name = "twilio"
+
+    def __init__(self) -> None:
+        self.client = make_client()
+
+    def ring(
+        self, *, to: str, answer: script.Step, status: script.Step, timeout_seconds: int
+    ) -> str:
+        try:
+            call = self.client.calls.create(
+                to=to,
+                from_=settings.RR_HOTLINE_NUMBER,
+                url=step_url(answer),
+                method="POST",
+                status_callback=step_url(status),
+                status_callback_method="POST",
+                status_callback_event=["ringing", "answered", "completed"],
+                timeout=timeout_seconds,
+            )
+        except TwilioRestException as exc:
+            raise ProviderUnavailable(f"Twilio refused the call ({exc.status}).") from exc
+        return str(call.sid)
+
+    def hang_up(self, *, sid: str, picked_up: bool) -> None:
+        # A call that has not been answered is cancelled; one in progress is completed.
+        try:
+            self.client.calls(sid).update(status="completed" if picked_up else "canceled")
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                raise ProviderUnavailable(f"Twilio refused the hang-up ({exc.status}).") from exc
+
+    def fetch_recording(self, *, reference: str) -> tuple[bytes, str]:
+        if not reference.startswith(TWILIO_API + "/"):
+            raise ProviderUnavailable("The recording is not on Twilio's API.")
+        url = reference + ".mp3"
+        if settings.TWILIO_API_BASE:
+            url = settings.TWILIO_API_BASE.rstrip("/") + url[len(TWILIO_API) :]
+        credentials = f"{settings.TWILIO_ACCOUNT_SID}:{settings.TWILIO_AUTH_TOKEN}"
+        request = urllib.request.Request(  # noqa: S310 - https to Twilio, or a test stand-in
+            url,
+            headers={"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+                return response.read(), response.headers.get("Content-Type", RECORDING_TYPE)
+        except OSError as exc:
+            raise ProviderUnavailable("Twilio could not be reached for the recording.") from exc
