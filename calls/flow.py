@@ -86,6 +86,13 @@ def find_call(call_uuid: str) -> Call:
     return call
 
 
+def find_call_by_sid(*, provider: str, provider_sid: str) -> Call:
+    call = Call.objects.filter(provider=provider, provider_sid=provider_sid).first()
+    if call is None:
+        raise UnknownCall(provider_sid)
+    return call
+
+
 def find_leg(leg_uuid: str) -> CallLeg:
     leg = CallLeg.objects.select_related("call", "line__user").filter(uuid=_uuid(leg_uuid)).first()
     if leg is None:

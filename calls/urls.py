@@ -21,6 +21,7 @@ urlpatterns = [
         name="roster-shift-remove",
     ),
     path("prompts/", views.prompt_list, name="prompts"),
-    path("prompts/<slug:language>/<slug:key>/", views.prompt_save, name="prompt-save"),
+    # Before prompt-save, whose pattern would also match it.
     path("prompts/audio/<uuid:prompt_uuid>/", views.prompt_audio, name="prompt-audio"),
+    path("prompts/<slug:language>/<slug:key>/", views.prompt_save, name="prompt-save"),
 ]

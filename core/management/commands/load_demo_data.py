@@ -42,6 +42,10 @@ DEMO_USERS = [
     ("verifier", "Vero", "Verifier", Role.VERIFIER),
     ("family", "Fran", "Family-Support", Role.FAMILY_SUPPORT),
 ]
+DEMO_DISPATCHER_PHONES = [
+    ("dispatcher", "+15105550401", True),
+    ("dispatcher2", "+15105550402", False),
+]
 DEMO_PASSWORD = "rapid-response-demo"  # noqa: S105 - printed for the demo, refused without DEBUG
 
 
@@ -65,6 +69,8 @@ class Command(BaseCommand):
         else:
             self._incidents()
             self._subscribers()
+            self._calls()
+        self._dispatcher_phones()
         self._print_logins()
 
     def _users(self) -> None:
@@ -268,6 +274,39 @@ class Command(BaseCommand):
             )
             subscriptions.confirm_or_restart(phone_hash=person.phone_hash)
 
+    def _dispatcher_phones(self) -> None:
+        """Both demo dispatchers take hotline calls (fictional 555 numbers); dispatcher is
+        on shift, so a call from the test phone rings their phone there."""
+        from calls import actions as call_actions
+        from calls.models import DispatcherLine
+
+        for username, number, on_shift in DEMO_DISPATCHER_PHONES:
+            user = User.objects.get(username=username)
+            if DispatcherLine.objects.filter(user=user).exists():
+                continue
+            line = call_actions.save_line(actor=None, user=user, phone=number)
+            if on_shift:
+                call_actions.set_on_shift(actor=user, line=line, on_shift=True)
+
+    def _calls(self) -> None:
+        """A voicemail left overnight, waiting for a call back."""
+        from calls import flow
+
+        flow.answer_call(provider="console", provider_sid="CADEMOVOICEMAIL", caller="+15105550177")
+        call = flow.find_call_by_sid(provider="console", provider_sid="CADEMOVOICEMAIL")
+        flow.choose_language(call_uuid=str(call.uuid), digits="2")
+        if call.state != "voicemail":
+            flow.hold_key(call_uuid=str(call.uuid), digits="1")
+        flow.save_recording(
+            call_uuid=str(call.uuid),
+            recording_sid="REDEMOVOICEMAIL",
+            reference="console:REDEMOVOICEMAIL",
+            seconds="23",
+        )
+        flow.call_status(
+            provider="console", provider_sid="CADEMOVOICEMAIL", status="completed", duration="41"
+        )
+
     def _print_logins(self) -> None:
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD})"))
@@ -276,6 +315,10 @@ class Command(BaseCommand):
         self.stdout.write(
             "Responders answer offers from the test phone: text as +15105550301 (Vero), "
             "+15105550304 (Kim) or +15105550305 (Jamal)."
+        )
+        self.stdout.write(
+            "Hotline calls: the test phone's Call mode rings dispatcher (on shift, "
+            "+15105550401); a Spanish voicemail waits for a call back on the console."
         )
         self.stdout.write(
             f"{DEMO_SUBSCRIBERS} neighbours subscribe to alerts; text JOIN Fruitvale from the "

@@ -1,6 +1,7 @@
 """A local stand-in for the Twilio Messages API, for tests and benchmarks.
 
-It speaks enough of the API for the official client: it accepts messages, can answer
+It speaks enough of the API for the official client: it accepts messages, places and
+updates calls (the hotline ringing dispatchers), serves recordings, can answer
 429 above a rate or fail on demand, adds optional latency, and records every message
 it accepts with the parameters the sender chose (``ValidityPeriod``,
 ``StatusCallback``). It listens on loopback only.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 import uuid
@@ -41,6 +43,20 @@ class Received:
 
 
 @dataclass
+class PlacedCall:
+    """A call the hotline asked Twilio to place (a dispatcher's phone ringing)."""
+
+    sid: str
+    to: str
+    sender: str
+    url: str
+    status_callback: str
+    timeout: int | None
+    # Every status the hotline set later (``canceled``, ``completed``).
+    updates: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Failure:
     status: int
     code: int
@@ -58,6 +74,8 @@ class StandInState:
     in_progress: int = 0
     max_seen_concurrent: int = 0
     messages: list[Received] = field(default_factory=list)
+    calls: list[PlacedCall] = field(default_factory=list)
+    recordings: dict[str, bytes] = field(default_factory=dict)
     rejected_429: int = 0
     failures: deque[Failure] = field(default_factory=deque)
     recent: deque[float] = field(default_factory=deque)
@@ -78,10 +96,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _not_found(self) -> None:
+        self._json(404, {"code": 20404, "message": "Not found", "status": 404})
+
+    def _resource_of(self, path: str) -> tuple[str, str]:
+        """("messages" | "calls" | "call" | "recording" | "", the id in the path)."""
+        base = f"/2010-04-01/Accounts/{self.server.state.account_sid}"
+        if path == f"{base}/Messages.json":
+            return "messages", ""
+        if path == f"{base}/Calls.json":
+            return "calls", ""
+        found = re.fullmatch(re.escape(base) + r"/Calls/(CA\w+)\.json", path)
+        if found:
+            return "call", found.group(1)
+        found = re.fullmatch(re.escape(base) + r"/Recordings/(RE\w+)\.mp3", path)
+        if found:
+            return "recording", found.group(1)
+        return "", ""
+
     def _authorized(self, path: str) -> bool:
         state = self.server.state
-        if path != f"/2010-04-01/Accounts/{state.account_sid}/Messages.json":
-            self._json(404, {"code": 20404, "message": "Not found", "status": 404})
+        if not self._resource_of(path)[0]:
+            self._not_found()
             return False
         credentials = base64.b64encode(f"{state.account_sid}:{state.auth_token}".encode()).decode()
         if self.headers.get("Authorization") != f"Basic {credentials}":
@@ -106,9 +142,26 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     def do_GET(self) -> None:
-        """List messages, newest first, optionally only those to one number (``To``)."""
+        """List messages, newest first, optionally only those to one number (``To``);
+        or the audio of a recording."""
         url = urlsplit(self.path)
         if not self._authorized(url.path):
+            return
+        kind, sid = self._resource_of(url.path)
+        if kind == "recording":
+            with self.server.state.lock:
+                audio = self.server.state.recordings.get(sid)
+            if audio is None:
+                self._not_found()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/mpeg")
+            self.send_header("Content-Length", str(len(audio)))
+            self.end_headers()
+            self.wfile.write(audio)
+            return
+        if kind != "messages":
+            self._not_found()
             return
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         page_size = min(1000, int(query.get("PageSize", "50")))
@@ -132,6 +185,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        kind, sid = self._resource_of(urlsplit(self.path).path)
+        if kind in {"calls", "call"}:
+            self._call(form, sid)
+            return
+        if kind != "messages":
+            self._not_found()
+            return
         with state.lock:
             state.in_progress += 1
             state.max_seen_concurrent = max(state.max_seen_concurrent, state.in_progress)
@@ -180,6 +240,49 @@ class _Handler(BaseHTTPRequestHandler):
             state.messages.append(received)
         self._json(201, self._resource(received))
 
+    def _call(self, form: dict[str, str], sid: str) -> None:
+        state = self.server.state
+        with state.lock:
+            if state.failures:
+                failure = state.failures.popleft()
+                self._json(
+                    failure.status,
+                    {"code": failure.code, "message": failure.message, "status": failure.status},
+                )
+                return
+            if not sid:
+                placed = PlacedCall(
+                    sid="CA" + uuid.uuid4().hex,
+                    to=form.get("To", ""),
+                    sender=form.get("From", ""),
+                    url=form.get("Url", ""),
+                    status_callback=form.get("StatusCallback", ""),
+                    timeout=_int_or_none(form.get("Timeout")),
+                )
+                state.calls.append(placed)
+                status = 201
+            else:
+                known = [call for call in state.calls if call.sid == sid]
+                if not known:
+                    self._not_found()
+                    return
+                placed = known[0]
+                placed.updates.append(form.get("Status", ""))
+                status = 200
+        self._json(
+            status,
+            {
+                "sid": placed.sid,
+                "account_sid": state.account_sid,
+                "to": placed.to,
+                "from": placed.sender,
+                "status": placed.updates[-1] if placed.updates else "queued",
+                "direction": "outbound-api",
+                "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{state.account_sid}/Calls/{placed.sid}.json",
+            },
+        )
+
 
 def _int_or_none(value: str | None) -> int | None:
     try:
@@ -217,6 +320,15 @@ class TwilioStandIn:
     def messages(self) -> list[Received]:
         with self.state.lock:
             return list(self.state.messages)
+
+    @property
+    def calls(self) -> list[PlacedCall]:
+        with self.state.lock:
+            return list(self.state.calls)
+
+    def add_recording(self, sid: str, audio: bytes) -> None:
+        with self.state.lock:
+            self.state.recordings[sid] = audio
 
     def fail_next(self, count: int = 1, *, status: int = 500, code: int = 20500) -> None:
         with self.state.lock:
