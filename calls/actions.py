@@ -116,8 +116,13 @@ def log_callback(*, actor: Any, call: Call, outcome: str) -> Callback:
 
 def write_call_report(*, actor: Any, call: Call, data: CallReport) -> Report:
     """The report a dispatcher writes while talking to (or calling back) a caller."""
+    from calls.flow import is_callable
+
     report = file_call_report(
-        actor=actor, data=data, received_at=call.started_at, caller_hash=call.caller_hash
+        actor=actor,
+        data=data,
+        received_at=call.started_at,
+        caller=call.caller if is_callable(call.caller) else "",
     )
     with transaction.atomic():
         updated = Call.objects.filter(pk=call.pk, report__isnull=True).update(report=report)

@@ -15,6 +15,9 @@ class CallsConfig(AppConfig):
         # A safety net: the webhooks and callbacks ring dispatchers as things change.
         periodic.register("calls.ring-waiting", 5, routing.ring_waiting_calls)
         periodic.register("calls.close-stale", 300, flow.close_stale_calls)
+        extensions.add_report_panel(
+            extensions.ReportPanel("calls", "calls/report_panel.html", selectors.report_context)
+        )
         extensions.add_console_section(
             extensions.Section("calls", "calls/console_section.html", selectors.console_context)
         )

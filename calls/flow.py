@@ -331,7 +331,7 @@ def save_recording(*, call_uuid: str, recording_sid: str, reference: str, second
         call.report = file_voicemail_report(
             language=call.language or default_language(),
             received_at=call.started_at,
-            caller_hash=call.caller_hash,
+            caller=call.caller if is_callable(call.caller) else "",
         )
         call.save()
         audit.record(

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from calls.models import LIVE_LEG_STATES, Call, CallState, DispatcherLine
 from calls.routing import lines_on_shift
+from intake.models import Channel, Report
 
 MISSED_PAGE_SIZE = 20
 LIVE_LIMIT = 50
@@ -64,3 +65,10 @@ def console_context(request: HttpRequest) -> dict[str, Any]:
         "dispatchers_on_shift": len(on_shift),
         "now": timezone.now(),
     }
+
+
+def report_context(request: HttpRequest, report: Report) -> dict[str, Any]:
+    """The call a report came from, for its page: the voicemail, the call back."""
+    if report.channel != Channel.VOICE:
+        return {"calls": []}
+    return {"calls": list(Call.objects.filter(report=report).order_by("started_at"))}

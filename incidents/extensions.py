@@ -2,6 +2,8 @@
 
 - ``panels``: sections on the incident page (dispatch: offers, responders, field
   reports). Each has a template and a function giving its context.
+- ``report_panels``: sections on a report's page (calls: the call it came from, its
+  voicemail), each with a template and a function of the request and the report.
 - ``sections``: blocks on the console page itself (calls: the phone lines), each with
   a template and a function of the request giving its context.
 - ``row_annotations``: extra columns for the console's incident query, so a row can
@@ -17,6 +19,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from incidents.models import Incident
+from intake.models import Report
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,13 @@ class Panel:
     name: str
     template: str
     context: Callable[[HttpRequest, Incident], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ReportPanel:
+    name: str
+    template: str
+    context: Callable[[HttpRequest, Report], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class Section:
 
 panels: list[Panel] = []
 sections: list[Section] = []
+report_panels: list[ReportPanel] = []
 row_annotations: dict[str, Callable[[], Any]] = {}
 row_templates: list[str] = []
 
@@ -42,6 +53,11 @@ row_templates: list[str] = []
 def add_panel(panel: Panel) -> None:
     if all(p.name != panel.name for p in panels):
         panels.append(panel)
+
+
+def add_report_panel(panel: ReportPanel) -> None:
+    if all(p.name != panel.name for p in report_panels):
+        report_panels.append(panel)
 
 
 def add_console_section(section: Section) -> None:

@@ -270,6 +270,10 @@ def _render_report(
         "can_place": report.status == ReportStatus.UNPLACED,
         "revealed_number": forms.get("revealed_number"),
         "live_refresh": _is_live_refresh(request),
+        "report_panels": [
+            {"template": panel.template, **panel.context(request, report)}
+            for panel in extensions.report_panels
+        ],
     }
     return render(request, "incidents/report_detail.html", context, status=status)
 

@@ -224,16 +224,17 @@ def photo_context(photo: ReportPhoto) -> str:
     return f"{ReportPhoto._meta.db_table}.file.{photo.uuid}"
 
 
-def file_voicemail_report(*, language: str, received_at: datetime, caller_hash: str) -> Report:
+def file_voicemail_report(*, language: str, received_at: datetime, caller: str) -> Report:
     """A voicemail left on the hotline, as a report to call back, in the caller's
-    transaction. The call keeps the recording and the number; the report keeps only the
-    number's keyed hash, like every report."""
+    transaction. The call keeps the recording; the number is kept like an SMS sender's
+    (encrypted, with its keyed hash), or not at all when the caller hid it."""
     report = Report.objects.create(
         channel=Channel.VOICE,
         received_at=received_at,
         observed_at=received_at,
         language=language,
-        reporter_hash=caller_hash,
+        reporter_contact=caller or None,
+        reporter_hash=phones.phone_hash(caller) if caller else "",
     )
     file_new_report(report=report)
     audit.record(
@@ -254,7 +255,7 @@ class CallReport:
 
 
 def file_call_report(
-    *, actor: object, data: CallReport, received_at: datetime, caller_hash: str
+    *, actor: object, data: CallReport, received_at: datetime, caller: str
 ) -> Report:
     """A report a dispatcher writes from a call, grouped like any other."""
     with one_local_writer(), transaction.atomic():
@@ -265,7 +266,8 @@ def file_call_report(
             text=data.text,
             language=data.language,
             location_text=data.location_text,
-            reporter_hash=caller_hash,
+            reporter_contact=caller or None,
+            reporter_hash=phones.phone_hash(caller) if caller else "",
         )
         for name in SALUTE_FIELDS:
             setattr(report, f"salute_{name}", data.salute.get(name, ""))

@@ -103,7 +103,7 @@ class TestNobodyAnswers:
         assert report.channel == Channel.VOICE
         assert report.language == "es"
         assert report.reporter_hash == phones.phone_hash("+15105550123")
-        assert report.reporter_contact is None  # the number stays on the call only
+        assert report.reporter_contact == "+15105550123"  # encrypted, for the call back
         assert call.report == report
         assert call.recording_sid == "RE123"
         assert call.recording_seconds == 17

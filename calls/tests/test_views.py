@@ -290,3 +290,24 @@ class TestPrompts:
         assert staff.get("/calls/prompts/").status_code == 403
         assert staff.post("/calls/prompts/en/greeting/", {"text": "x"}).status_code == 403
         assert not VoicePrompt.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_voicemail_report_links_to_its_call_and_reveals_the_number(client: Client) -> None:
+    call = missed_voicemail(client)
+    assert call.report is not None
+    staff = logged_in(make_user(Role.DISPATCHER))
+    page = staff.get(f"/console/reports/{call.report.uuid}/").content.decode()
+    assert "From a hotline call" in page
+    assert f"/calls/{call.uuid}/" in page
+    assert "+15105550123" not in page
+    revealed = staff.post(f"/console/reports/{call.report.uuid}/contact/")
+    assert "+15105550123" in revealed.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_hidden_number_leaves_no_contact_on_the_report(client: Client) -> None:
+    call = missed_voicemail(client, number="+266696687")
+    assert call.report is not None
+    assert call.report.reporter_contact is None
+    assert call.report.reporter_hash == ""
