@@ -122,6 +122,9 @@ def answer_call(*, provider: str, provider_sid: str, caller: str) -> Script:
         except IntegrityError:
             # A concurrent retry stored it first.
             call = Call.objects.get(provider=provider, provider_sid=provider_sid)
+    if call.state != CallState.MENU:
+        # The provider asked again for a call that has moved on: carry on from there.
+        return _resume(call)
     return _menu(call)
 
 

@@ -85,3 +85,30 @@ def test_an_intake_run_logs_no_personal_data(
     assert "POST /report/ 302" in output
     for secret in SECRETS:
         assert secret not in output, secret
+
+
+@pytest.mark.django_db
+def test_a_hotline_call_logs_no_personal_data(client: Client, captured_logs: io.StringIO) -> None:
+    from calls.tests.factories import dispatcher_on_shift
+    from calls.tests.voice import Caller, DispatcherPhone
+
+    dispatcher_on_shift("ana", "+15105550201")
+    caller = Caller(client, number=SENDER)
+    queued = caller.press(caller.dial(), "2")
+    caller.dial()  # the provider asking again for the same call
+    from calls.models import Call
+
+    caller.post(
+        f"/hooks/twilio/voice/language?call={Call.objects.get().uuid}", SpeechResult="Juan Perez"
+    )
+    phone = DispatcherPhone(client, Call.objects.get().legs.get())
+    phone.pick_up()
+    phone.press("1")
+    caller.leave_queue(queued, "bridged")
+    caller.hang_up()
+    forged = {"CallSid": "CA9", "From": SENDER}
+    client.post("/hooks/twilio/voice", forged, HTTP_X_TWILIO_SIGNATURE="bad")
+    output = captured_logs.getvalue()
+    assert "POST /hooks/twilio/voice 200" in output  # the capture works
+    for secret in [*SECRETS, "+15105550201", "5550201", "555-0201"]:
+        assert secret not in output, secret
