@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from intake.actions import CallReport, file_call_report
 from intake.models import Report
 
 MAX_PROMPT_AUDIO_BYTES = 2 * 1024 * 1024
-PROMPT_AUDIO_TYPES = {"audio/mpeg": "mp3", "audio/wav": "wav", "audio/x-wav": "wav"}
+PROMPT_AUDIO_TYPES = {"audio/mpeg": "mp3", "audio/wav": "wav"}
 
 
 @transaction.atomic
@@ -114,15 +115,19 @@ def log_callback(*, actor: Any, call: Call, outcome: str) -> Callback:
     return callback
 
 
-def write_call_report(*, actor: Any, call: Call, data: CallReport) -> Report:
-    """The report a dispatcher writes while talking to (or calling back) a caller."""
+def write_call_report(
+    *, actor: Any, call: Call, data: CallReport, submission_key: uuid.UUID | None = None
+) -> Report:
+    """The report a dispatcher writes while talking to (or calling back) a caller; the
+    form's submission key makes a double submission one report."""
     from calls.flow import is_callable
 
     report = file_call_report(
         actor=actor,
         data=data,
         received_at=call.started_at,
-        caller=call.caller if is_callable(call.caller) else "",
+        caller_hash=call.caller_hash if is_callable(call.caller) else "",
+        submission_key=submission_key,
     )
     with transaction.atomic():
         updated = Call.objects.filter(pk=call.pk, report__isnull=True).update(report=report)
@@ -152,7 +157,9 @@ def save_prompt(
         raise ActionRefused(_("Unknown prompt."))
     text = text.strip()
     if audio is not None:
-        if audio_type not in PROMPT_AUDIO_TYPES:
+        # What the browser declares is not trusted: the file is served to the provider.
+        audio_type = sniff_audio(audio)
+        if not audio_type:
             raise ActionRefused(_("Upload an MP3 or WAV recording."))
         if len(audio) > MAX_PROMPT_AUDIO_BYTES:
             raise ActionRefused(_("The recording is too large (2 MB at most)."))
@@ -164,6 +171,10 @@ def save_prompt(
         )
         prompt.text = text
         prompt.updated_at = timezone.now()
+        if audio is None and prompt.audio:
+            # New words replace the recording; otherwise the recording would still play.
+            prompt.audio.delete(save=False)
+            prompt.audio_type = ""
         if audio is not None:
             if prompt.audio:
                 prompt.audio.delete(save=False)
@@ -174,6 +185,15 @@ def save_prompt(
         prompt.save()
         audit.record(actor=actor, action=AuditAction.VOICE_PROMPT_SAVED, target=prompt, key=key)
     return prompt
+
+
+def sniff_audio(data: bytes) -> str:
+    """The content type of an MP3 or WAV file from its first bytes, or ""."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    return ""
 
 
 def reset_prompt(*, actor: Any, prompt: VoicePrompt) -> None:

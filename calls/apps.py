@@ -6,7 +6,7 @@ class CallsConfig(AppConfig):
     verbose_name = "Voice hotline"
 
     def ready(self) -> None:
-        from calls import flow, keywords, routing, selectors
+        from calls import flow, keywords, routing, selectors, transcription
         from core import periodic
         from incidents import extensions
 
@@ -14,7 +14,8 @@ class CallsConfig(AppConfig):
         keywords.register_dispatcher_keywords()
         # A safety net: the webhooks and callbacks ring dispatchers as things change.
         periodic.register("calls.ring-waiting", 5, routing.ring_waiting_calls)
-        periodic.register("calls.close-stale", 300, flow.close_stale_calls)
+        periodic.register("calls.close-stale", 30, flow.close_stale_calls)
+        periodic.register("calls.retry-transcriptions", 120, transcription.retry_transcriptions)
         extensions.add_report_panel(
             extensions.ReportPanel("calls", "calls/report_panel.html", selectors.report_context)
         )

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -249,9 +250,13 @@ def why_no_answer(call: Call) -> str:
     return ""
 
 
-def hold(*, call_uuid: str) -> Script:
+def hold(*, call_uuid: str, queue_sid: str = "") -> Script:
     """What a waiting caller hears, asked again by the provider each time it ends."""
     call = find_call(call_uuid)
+    # Each request shows the caller is still there (a sweep ends calls that stop asking).
+    Call.objects.filter(pk=call.pk).update(
+        last_heard_at=timezone.now(), **({"queue_sid": queue_sid[:64]} if queue_sid else {})
+    )
     if call.state == CallState.CONNECTED:
         return [Pause(seconds=1)]
     if call.state != CallState.WAITING:
@@ -271,10 +276,9 @@ def hold(*, call_uuid: str) -> Script:
     else:
         spoken.append(prompts.prompt(PromptKey.HOLD, call.language))
     spoken.append(prompts.prompt(PromptKey.LEAVE_OPTION, call.language))
-    return [
-        Gather(action=_step("hold-key", call), prompts=spoken, timeout=1),
-        Pause(seconds=HOLD_PAUSE_SECONDS),
-    ]
+    # The pause is inside the Gather, so a key pressed during it still counts.
+    spoken.append(Pause(seconds=HOLD_PAUSE_SECONDS))
+    return [Gather(action=_step("hold-key", call), prompts=spoken, timeout=1)]
 
 
 def hold_key(*, call_uuid: str, digits: str) -> Script:
@@ -291,6 +295,11 @@ def left_queue(*, call_uuid: str, result: str) -> Script:
     """The caller is out of their queue: talked to a dispatcher, hung up, or is to leave
     a message."""
     call = find_call(call_uuid)
+    if result == "bridged":
+        _mark_bridged(call)
+    elif result == "hangup":
+        # The caller hung up on hold; the status callback may never come.
+        call_status(provider=call.provider, provider_sid=call.provider_sid, status="completed")
     if result in QUEUE_LEFT_FOR_MESSAGE:
         if call.state == CallState.WAITING:
             with one_local_writer(), transaction.atomic():
@@ -299,6 +308,19 @@ def left_queue(*, call_uuid: str, result: str) -> Script:
         if call.state == CallState.VOICEMAIL:
             return voicemail(call)
     return [Hangup()]
+
+
+def _mark_bridged(call: Call) -> None:
+    Call.objects.filter(pk=call.pk, bridged_at__isnull=True, answered_by__isnull=False).update(
+        bridged_at=timezone.now()
+    )
+
+
+def bridge(*, call_uuid: str) -> Script:
+    """Runs on the caller's side just before they are connected to the dispatcher."""
+    call = find_call(call_uuid)
+    _mark_bridged(call)
+    return []
 
 
 def recorded(*, call_uuid: str, recording_sid: str, reference: str, seconds: str) -> Script:
@@ -312,9 +334,12 @@ def recorded(*, call_uuid: str, recording_sid: str, reference: str, seconds: str
     return [prompts.prompt(PromptKey.NO_MESSAGE, call.language or default_language()), Hangup()]
 
 
-def save_recording(*, call_uuid: str, recording_sid: str, reference: str, seconds: str) -> Call:
+def save_recording(
+    *, call_uuid: str, recording_sid: str, reference: str, seconds: str, ready: bool = False
+) -> Call:
     """Keep the voicemail and file it as a report to call back. Idempotent: the record
-    action and the recording callback both arrive, in either order, maybe twice."""
+    action and the recording callback both arrive, in either order, maybe twice. Only
+    the callback (``ready``) means the audio can be fetched, for transcription."""
     from calls.tasks import transcribe_voicemail
     from intake.actions import file_voicemail_report
 
@@ -322,6 +347,9 @@ def save_recording(*, call_uuid: str, recording_sid: str, reference: str, second
         raise ValueError("A recording needs the provider's recording id.")
     with one_local_writer(), transaction.atomic():
         call = Call.objects.select_for_update().get(pk=find_call(call_uuid).pk)
+        if ready and settings.RR_TRANSCRIPTION_ENGINE and not call.transcript:
+            call_id = call.pk
+            transaction.on_commit(lambda: transcribe_voicemail.enqueue(call_id=call_id))
         if call.recording_sid:
             return call
         call.recording_sid = recording_sid
@@ -334,7 +362,7 @@ def save_recording(*, call_uuid: str, recording_sid: str, reference: str, second
         call.report = file_voicemail_report(
             language=call.language or default_language(),
             received_at=call.started_at,
-            caller=call.caller if is_callable(call.caller) else "",
+            caller_hash=call.caller_hash if is_callable(call.caller) else "",
         )
         call.save()
         audit.record(
@@ -343,9 +371,6 @@ def save_recording(*, call_uuid: str, recording_sid: str, reference: str, second
             target=call,
             seconds=call.recording_seconds,
         )
-        if settings.RR_TRANSCRIPTION_ENGINE:
-            call_id = call.pk
-            transaction.on_commit(lambda: transcribe_voicemail.enqueue(call_id=call_id))
     return call
 
 
@@ -374,7 +399,7 @@ def call_status(*, provider: str, provider_sid: str, status: str, duration: str 
         call.state = CallState.ENDED
         call.ended_at = timezone.now()
         call.duration_seconds = _seconds(duration)
-        if call.answered_by_id is not None:
+        if call.bridged_at is not None:
             call.outcome = CallOutcome.ANSWERED
         elif call.recording_sid:
             call.outcome = CallOutcome.VOICEMAIL
@@ -388,6 +413,11 @@ def call_status(*, provider: str, provider_sid: str, status: str, duration: str 
             state=LegState.ENDED, ended_at=call.ended_at
         )
         routing.after_commit_stop_and_ring(routing.cancel_live_legs(call))
+        if call.queue_sid:
+            from calls.tasks import delete_call_queue
+
+            queue_sid = call.queue_sid
+            transaction.on_commit(lambda: delete_call_queue.enqueue(queue_sid=queue_sid))
         audit.record(actor=None, action=AuditAction.CALL_ENDED, target=call, outcome=call.outcome)
     return True
 
@@ -465,14 +495,34 @@ def dispatcher_pressed(*, leg_uuid: str, digits: str) -> Script:
         leg.save(update_fields=["state"])
         routing.after_commit_stop_and_ring(routing.cancel_live_legs(call, keep=leg))
         audit.record(actor=leg.line.user, action=AuditAction.CALL_ANSWERED, target=call)
-    return [prompts.dispatcher_text("connecting", speaks), DialQueue(queue=call.queue_name)]
+    return [
+        prompts.dispatcher_text("connecting", speaks),
+        DialQueue(
+            queue=call.queue_name,
+            bridge=_step("bridge", call),
+            done=_step("leg-dialled", call, leg),
+        ),
+    ]
+
+
+def dispatcher_dialled(*, leg_uuid: str) -> Script:
+    """The dispatcher's connection to the caller ended, or never happened because the
+    caller had hung up."""
+    leg = find_leg(leg_uuid)
+    speaks = leg.line.user.language
+    call = Call.objects.get(pk=leg.call_id)
+    if call.bridged_at is None:
+        return [prompts.dispatcher_text("caller_gone", speaks), Hangup()]
+    return [Hangup()]
 
 
 def leg_status(*, leg_uuid: str, status: str) -> None:
     """A dispatcher's phone changed state at the provider; forward only."""
     status = status.strip().lower()
+    found = find_leg(leg_uuid)
     with one_local_writer(), transaction.atomic():
-        leg = CallLeg.objects.select_for_update().get(pk=find_leg(leg_uuid).pk)
+        call = Call.objects.select_for_update().get(pk=found.call_id)
+        leg = CallLeg.objects.select_for_update().get(pk=found.pk)
         if leg.state in FINAL_LEG_STATES:
             return
         if status == "ringing" and leg.state == LegState.DIALING:
@@ -483,6 +533,11 @@ def leg_status(*, leg_uuid: str, status: str) -> None:
             return
         if leg.state == LegState.ACCEPTED:
             leg.state = LegState.ENDED
+            if call.state == CallState.CONNECTED and call.bridged_at is None:
+                # The dispatcher's phone dropped before the caller was connected: the
+                # caller is still on hold, so ring whoever else can take them.
+                call.state, call.answered_by, call.answered_at = CallState.WAITING, None, None
+                call.save(update_fields=["state", "answered_by", "answered_at"])
         elif leg.state == LegState.PICKED_UP:
             leg.state = LegState.DECLINED
         else:
@@ -505,13 +560,34 @@ def describe_reason(reason: str) -> str:
 STALE_AFTER = timedelta(hours=4)
 
 
+# A waiting caller's hold loop asks about every ten seconds; silence this long means
+# they hung up and the callback that says so was lost.
+SILENT_ON_HOLD = timedelta(minutes=2)
+# A dispatcher's phone rings RR_CALL_RING_SECONDS; a leg still live well after that
+# lost its final callback and would keep the dispatcher "busy".
+LEG_GRACE = timedelta(seconds=60)
+
+
 def close_stale_calls() -> int:
-    """End calls whose final status callback never came (hours old and still open), so
-    the console does not show them ringing forever and a voicemail still gets called
-    back."""
-    cutoff = timezone.now() - STALE_AFTER
+    """End calls whose final status callback never came, so the console does not show
+    them ringing forever, no dispatcher stays busy, and a voicemail is still called
+    back: callers silent on hold for two minutes, other calls after four hours."""
+    now = timezone.now()
+    silent = Call.objects.filter(state=CallState.WAITING).filter(
+        Q(last_heard_at__lt=now - SILENT_ON_HOLD)
+        | Q(last_heard_at__isnull=True, queued_at__lt=now - SILENT_ON_HOLD)
+    )
+    old = Call.objects.filter(started_at__lt=now - STALE_AFTER).exclude(state=CallState.ENDED)
     closed = 0
-    for call in Call.objects.filter(started_at__lt=cutoff).exclude(state=CallState.ENDED)[:200]:
+    for call in list(silent[:200]) + list(old[:200]):
         if call_status(provider=call.provider, provider_sid=call.provider_sid, status="completed"):
             closed += 1
+    ring_limit = now - timedelta(seconds=settings.RR_CALL_RING_SECONDS) - LEG_GRACE
+    freed = CallLeg.objects.filter(state__in=LIVE_LEG_STATES).filter(
+        Q(created_at__lt=ring_limit) | Q(call__state=CallState.ENDED)
+    )
+    if CallLeg.objects.filter(pk__in=freed.values("pk")).update(
+        state=LegState.MISSED, ended_at=now
+    ):
+        routing.ring_waiting_calls()
     return closed

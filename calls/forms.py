@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -19,6 +20,8 @@ class CallbackForm(forms.Form):
 
 
 class CallReportForm(forms.Form):
+    # A random key in the form makes a double submission one report.
+    submission = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
     text = forms.CharField(
         label=_("What the caller describes"),
         max_length=2000,

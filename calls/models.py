@@ -85,6 +85,13 @@ class Call(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     queued_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
+    # When the caller was actually connected to the dispatcher who took the call: only
+    # then is the call answered (a caller who hangs up in between is called back).
+    bridged_at = models.DateTimeField(null=True, blank=True)
+    # The hold loop's last request: a waiting call that stopped asking has hung up.
+    last_heard_at = models.DateTimeField(null=True, blank=True)
+    # The provider's queue for this call, deleted when the call ends.
+    queue_sid = models.CharField(max_length=64, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     answered_by = models.ForeignKey(
@@ -102,6 +109,7 @@ class Call(models.Model):
     recording_reference = EncryptedTextField(blank=True, default="")
     recording_seconds = models.PositiveIntegerField(null=True, blank=True)
     transcript = EncryptedTextField(blank=True, default="")
+    transcription_attempts = models.PositiveSmallIntegerField(default=0)
 
     report = models.ForeignKey(
         "intake.Report", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
@@ -173,8 +181,13 @@ class CallLeg(models.Model):
         ordering = ["created_at"]
         indexes = [models.Index(fields=["line", "state"], name="call_leg_line_idx")]
         constraints = [
-            # A dispatcher is rung at most once for a call.
-            models.UniqueConstraint(fields=["call", "line"], name="call_leg_once"),
+            # A dispatcher is rung at most once for a call, unless the ringing was
+            # stopped before they could answer (another took it, then dropped).
+            models.UniqueConstraint(
+                fields=["call", "line"],
+                condition=~models.Q(state="cancelled"),
+                name="call_leg_once",
+            ),
             # Whatever the timing, one dispatcher takes a call.
             models.UniqueConstraint(
                 fields=["call"], condition=models.Q(state="accepted"), name="call_leg_one_taker"
@@ -227,6 +240,11 @@ class VoiceLanguage(models.Model):
     name = models.CharField(max_length=40, help_text=_("The language's own name, e.g. Português."))
     digit = models.PositiveSmallIntegerField(unique=True)
     voice = models.CharField(max_length=16, help_text=_("The text-to-speech language, e.g. pt-BR."))
+    speaker = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("The provider's voice for that language, e.g. Polly.Camila."),
+    )
     spoken_names = models.CharField(
         max_length=200,
         blank=True,

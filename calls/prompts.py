@@ -15,6 +15,9 @@ from calls.script import Play, Say
 
 # Text-to-speech tags and the names callers may say, for the languages that ship.
 BUILT_IN_VOICES = {"en": "en-US", "es": "es-US"}
+# Named voices for those languages (Amazon Polly through Twilio); the provider's default
+# voice may not speak every language well.
+BUILT_IN_SPEAKERS = {"en": "Polly.Joanna", "es": "Polly.Lupe"}
 BUILT_IN_NAMES = {"en": "English", "es": "Español"}
 BUILT_IN_SPOKEN = {
     "en": ["english", "inglés", "ingles"],
@@ -97,24 +100,40 @@ def has_all_prompts(code: str) -> bool:
 
 
 def voice_for(code: str) -> str:
+    return _voice(code)[0]
+
+
+def _voice(code: str) -> tuple[str, str]:
+    """(text-to-speech language tag, the provider's named voice) for a language."""
     row = VoiceLanguage.objects.filter(code=code).first()
     if row is not None:
-        return row.voice
-    return BUILT_IN_VOICES.get(code, BUILT_IN_VOICES["en"])
+        return row.voice, row.speaker
+    known = code if code in BUILT_IN_VOICES else "en"
+    return BUILT_IN_VOICES[known], BUILT_IN_SPEAKERS[known]
+
+
+def say(text: str, language: str) -> Say:
+    voice, speaker = _voice(language)
+    return Say(text=text, voice=voice, speaker=speaker)
 
 
 def prompt(key: str, language: str, **values: object) -> Say | Play:
     """One prompt in ``language``: the coordinator's recording or text if there is
     one, else the built-in text."""
     own = VoicePrompt.objects.filter(language=language, key=key).first()
-    voice = voice_for(language)
     if own is not None and own.audio:
         return Play(url=reverse("calls:prompt-audio", args=[own.uuid]))
     if own is not None and own.text:
-        return Say(text=_fill(own.text, values), voice=voice)
+        return say(_fill(own.text, values), language)
+    spoken = language if language in translated_languages() else settings.RR_LANGUAGES[0]
+    return say(built_in_text(key, spoken, **values), spoken)
+
+
+def built_in_text(key: str, language: str, **values: object) -> str:
+    """The shipped words of a prompt, in ``language`` if it is translated."""
     spoken = language if language in translated_languages() else settings.RR_LANGUAGES[0]
     with translation.override(spoken):
-        return Say(text=_built_in_text(key, **values), voice=voice_for(spoken))
+        return _built_in_text(key, **values)
 
 
 def _fill(text: str, values: dict[str, object]) -> str:
@@ -137,8 +156,31 @@ def dispatcher_text(kind: str, language: str, **values: object) -> Say:
             "taken": _("Another dispatcher has taken this call. Thank you."),
             "gone": _("The caller is no longer waiting. Thank you."),
             "not_taken": _("You did not take the call. Goodbye."),
+            "caller_gone": _(
+                "The caller hung up before you were connected. They are on the list of "
+                "missed calls to call back."
+            ),
         }
-        return Say(
-            text=texts[kind] % {"network": settings.RR_NETWORK_NAME, **values},
-            voice=voice_for(spoken),
-        )
+        return say(texts[kind] % {"network": settings.RR_NETWORK_NAME, **values}, spoken)
+
+
+def sorry_technical_problem() -> list[Say]:
+    """What a caller hears when the hotline cannot reach its database: in every
+    built-in language, since their choice cannot be read. Reads nothing from it."""
+    spoken = []
+    for code in settings.RR_LANGUAGES:
+        if code not in translated_languages() or code not in BUILT_IN_VOICES:
+            continue
+        with translation.override(code):
+            spoken.append(
+                Say(
+                    _(
+                        "%(network)s is having a technical problem. Please text what you see "
+                        "and where to this number, or call again in a few minutes."
+                    )
+                    % {"network": settings.RR_NETWORK_NAME},
+                    voice=BUILT_IN_VOICES[code],
+                    speaker=BUILT_IN_SPEAKERS[code],
+                )
+            )
+    return spoken

@@ -55,8 +55,14 @@ def busy_line_ids() -> set[int]:
     )
 
 
+def tried_legs() -> QuerySet[CallLeg]:
+    """Legs that gave their dispatcher a real chance at the call (a leg stopped because
+    someone else took the call does not count)."""
+    return CallLeg.objects.exclude(state=LegState.CANCELLED)
+
+
 def untried_lines_on_shift(call: Call, now: datetime | None = None) -> QuerySet[DispatcherLine]:
-    return lines_on_shift(now).exclude(pk__in=CallLeg.objects.filter(call=call).values("line_id"))
+    return lines_on_shift(now).exclude(pk__in=tried_legs().filter(call=call).values("line_id"))
 
 
 def assign_rings() -> list[int]:
@@ -65,15 +71,21 @@ def assign_rings() -> list[int]:
     the caller dials after the commit."""
     with one_local_writer(), transaction.atomic():
         serialize(RING_LOCK)
-        waiting = list(Call.objects.filter(state=CallState.WAITING).order_by("queued_at")[:50])
+        # Locked, so a caller hanging up now cannot get new legs after theirs were
+        # cancelled; a call another writer holds is skipped until the next round.
+        waiting = list(
+            Call.objects.select_for_update(skip_locked=True)
+            .filter(state=CallState.WAITING)
+            .order_by("queued_at")[:50]
+        )
         if not waiting:
             return []
         free = list(lines_on_shift().exclude(pk__in=busy_line_ids()).order_by("pk"))
         if not free:
             return []
         tried: dict[int, set[int]] = {}
-        for call_id, line_id in CallLeg.objects.filter(call__in=waiting).values_list(
-            "call_id", "line_id"
+        for call_id, line_id in (
+            tried_legs().filter(call__in=waiting).values_list("call_id", "line_id")
         ):
             tried.setdefault(call_id, set()).add(line_id)
         new: list[CallLeg] = []
@@ -98,6 +110,10 @@ def dial(leg_ids: list[int]) -> None:
     if not leg_ids:
         return
     provider = active_voice_provider()
+    # A caller who left between the legs' creation and now needs no phone rung.
+    CallLeg.objects.filter(pk__in=leg_ids, state=LegState.DIALING).exclude(
+        call__state=CallState.WAITING
+    ).update(state=LegState.CANCELLED, ended_at=timezone.now())
     legs = CallLeg.objects.filter(pk__in=leg_ids, state=LegState.DIALING).select_related(
         "call", "line"
     )
@@ -115,9 +131,9 @@ def dial(leg_ids: list[int]) -> None:
                 state=LegState.MISSED, ended_at=timezone.now()
             )
             continue
-        CallLeg.objects.filter(pk=leg.pk, state=LegState.DIALING).update(
-            provider_sid=sid, state=LegState.RINGING
-        )
+        # The id always: the phone's first callback may already have moved the state.
+        CallLeg.objects.filter(pk=leg.pk).update(provider_sid=sid)
+        CallLeg.objects.filter(pk=leg.pk, state=LegState.DIALING).update(state=LegState.RINGING)
 
 
 def ring_waiting_calls() -> None:

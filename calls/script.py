@@ -24,6 +24,8 @@ class Step:
 class Say:
     text: str
     voice: str  # a BCP-47 tag for the text-to-speech engine, e.g. "es-US"
+    # The provider's named voice for that language (e.g. "Polly.Lupe"); "" for its default.
+    speaker: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,14 @@ class Enqueue:
 
 @dataclass(frozen=True)
 class DialQueue:
-    """Connect this phone (a dispatcher's) to the caller waiting in ``queue``."""
+    """Connect this phone (a dispatcher's) to the caller waiting in ``queue``.
+    ``bridge`` runs on the caller's side just before they are connected; ``done`` when
+    this phone's part ends (or the caller was already gone)."""
 
     queue: str
+    bridge: Step
+    done: Step
+    timeout: int = 5
 
 
 @dataclass(frozen=True)

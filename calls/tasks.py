@@ -21,3 +21,11 @@ def transcribe_voicemail(call_id: int) -> None:
     from calls import transcription
 
     transcription.transcribe_call(call_id=call_id)
+
+
+@task()
+def delete_call_queue(queue_sid: str) -> None:
+    """A call's own queue at the provider, no longer needed once the call ended."""
+    from messaging.providers import active_voice_provider
+
+    active_voice_provider().delete_queue(sid=queue_sid)

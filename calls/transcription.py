@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import cast
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from calls.models import Call
@@ -30,21 +33,27 @@ def engine() -> Engine | None:
     return cast(Engine, import_string(settings.RR_TRANSCRIPTION_ENGINE))
 
 
+MAX_ATTEMPTS = 3
+
+
 def transcribe_call(*, call_id: int) -> bool:
-    """Transcribe a call's voicemail into its report's text, once."""
+    """Transcribe a call's voicemail into its report's text, once. A failure (the
+    recording not fetchable yet, the engine down) is retried by ``retry_transcriptions``
+    up to MAX_ATTEMPTS times."""
     from messaging.providers import active_voice_provider
 
     transcribe = engine()
     call = Call.objects.filter(pk=call_id).select_related("report").first()
     if transcribe is None or call is None or not call.recording_reference or call.transcript:
         return False
-    audio, content_type = active_voice_provider().fetch_recording(
-        reference=call.recording_reference
-    )
+    Call.objects.filter(pk=call_id).update(transcription_attempts=F("transcription_attempts") + 1)
     try:
+        audio, content_type = active_voice_provider().fetch_recording(
+            reference=call.recording_reference
+        )
         text = transcribe(audio, content_type, call.language)
     except Exception:
-        logger.exception("The transcription engine failed; the voicemail stays as it is.")
+        logger.exception("Transcription failed; it is tried again later.")
         return False
     text = (text or "").strip()[:MAX_TRANSCRIPT_CHARS]
     if not text:
@@ -59,3 +68,17 @@ def transcribe_call(*, call_id: int) -> bool:
                 report.text = text
                 report.save(update_fields=["text"])
     return True
+
+
+def retry_transcriptions() -> int:
+    """Voicemails of the past day still without a transcript, tried again."""
+    if engine() is None:
+        return 0
+    # The transcript is encrypted, so whether it is empty is read per call (at most 20).
+    due = Call.objects.filter(
+        recording_sid__isnull=False,
+        transcription_attempts__gt=0,
+        transcription_attempts__lt=MAX_ATTEMPTS,
+        started_at__gte=timezone.now() - timedelta(days=1),
+    ).order_by("started_at")[:20]
+    return sum(transcribe_call(call_id=call.pk) for call in due if not call.transcript)

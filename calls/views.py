@@ -120,7 +120,10 @@ def _render_call(
 @_perm("calls.view_calls")
 @require_GET
 def call_detail(request: HttpRequest, call_uuid: Any) -> HttpResponse:
-    return _render_call(request, _call_or_404(call_uuid))
+    call = _call_or_404(call_uuid)
+    # The page can show a transcript of what the caller said.
+    audit.record(actor=request.user, action=AuditAction.CALL_VIEWED, target=call)
+    return _render_call(request, call)
 
 
 @_perm("calls.view_calls")
@@ -186,6 +189,7 @@ def call_report(request: HttpRequest, call_uuid: Any) -> HttpResponse:
     report = actions.write_call_report(
         actor=request.user,
         call=call,
+        submission_key=data["submission"],
         data=CallReport(
             text=data["text"],
             language=call.language or request.LANGUAGE_CODE,
@@ -308,16 +312,14 @@ def prompt_list(request: HttpRequest) -> HttpResponse:
     pending = list(VoiceLanguage.objects.exclude(code__in=offered).values_list("code", flat=True))
     rows = []
     for code in [language.code for language in languages] + pending:
-        items = []
-        for key in PromptKey:
-            built_in = prompts.prompt(key, code, position=2, digit=1, name=code)
-            items.append(
-                {
-                    "key": key,
-                    "own": own.get((code, key.value)),
-                    "built_in": getattr(built_in, "text", ""),
-                }
-            )
+        items = [
+            {
+                "key": key,
+                "own": own.get((code, key.value)),
+                "built_in": prompts.built_in_text(key, code, position=2, digit=1, name=code),
+            }
+            for key in PromptKey
+        ]
         rows.append({"code": code, "offered": code in offered, "items": items})
     return render(
         request,
@@ -335,6 +337,11 @@ def prompt_list(request: HttpRequest) -> HttpResponse:
 @_perm("calls.manage_prompts")
 @require_POST
 def prompt_save(request: HttpRequest, language: str, key: str) -> HttpResponse:
+    known = {lang.code for lang in prompts.menu_languages()} | set(
+        VoiceLanguage.objects.values_list("code", flat=True)
+    )
+    if language not in known or key not in PromptKey.values:
+        raise Http404(_("No such prompt."))
     if "reset" in request.POST:
         prompt = VoicePrompt.objects.filter(language=language, key=key).first()
         if prompt is not None:
@@ -349,6 +356,9 @@ def prompt_save(request: HttpRequest, language: str, key: str) -> HttpResponse:
         )
         return redirect("calls:prompts")
     upload = form.cleaned_data.get("audio")
+    if upload is not None and upload.size > actions.MAX_PROMPT_AUDIO_BYTES:
+        messages.error(request, _("The recording is too large (2 MB at most)."))
+        return redirect("calls:prompts")
     try:
         actions.save_prompt(
             actor=request.user,

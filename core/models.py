@@ -42,6 +42,7 @@ class AuditAction(models.TextChoices):
     VOICEMAIL_RECEIVED = "voicemail.received", _("voicemail received")
     VOICEMAIL_PLAYED = "voicemail.played", _("voicemail played")
     CALLER_NUMBER_VIEWED = "call.number_viewed", _("caller number viewed")
+    CALL_VIEWED = "call.viewed", _("hotline call viewed")
     CALLBACK_LOGGED = "call.callback", _("call back logged")
     CALL_REPORT_WRITTEN = "call.report", _("report written during a call")
     DISPATCHER_SHIFT = "dispatcher.shift", _("dispatcher went on or off shift")

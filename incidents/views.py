@@ -380,7 +380,8 @@ def report_photo(request: HttpRequest, report_uuid: str, photo_uuid: str) -> Htt
 def report_contact(request: HttpRequest, report_uuid: str) -> HttpResponse:
     """Reveal the reporter's number to call them back; every reveal is audited."""
     report = _report_or_404(report_uuid)
-    if not report.reporter_hash:
+    # A voice report keeps only the hash; its number is on the call, shown from there.
+    if not report.reporter_hash or report.reporter_contact is None:
         raise Http404(_("This report has no callback number."))
     audit.record(actor=request.user, action=AuditAction.REPORT_CONTACT_VIEWED, target=report)
     if request.headers.get("HX-Request"):

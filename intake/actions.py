@@ -224,17 +224,16 @@ def photo_context(photo: ReportPhoto) -> str:
     return f"{ReportPhoto._meta.db_table}.file.{photo.uuid}"
 
 
-def file_voicemail_report(*, language: str, received_at: datetime, caller: str) -> Report:
+def file_voicemail_report(*, language: str, received_at: datetime, caller_hash: str) -> Report:
     """A voicemail left on the hotline, as a report to call back, in the caller's
-    transaction. The call keeps the recording; the number is kept like an SMS sender's
-    (encrypted, with its keyed hash), or not at all when the caller hid it."""
+    transaction. The call keeps the recording and the number (one place to show it for
+    a call back, and to purge it); the report keeps only the number's keyed hash."""
     report = Report.objects.create(
         channel=Channel.VOICE,
         received_at=received_at,
         observed_at=received_at,
         language=language,
-        reporter_contact=caller or None,
-        reporter_hash=phones.phone_hash(caller) if caller else "",
+        reporter_hash=caller_hash,
     )
     file_new_report(report=report)
     audit.record(
@@ -255,9 +254,31 @@ class CallReport:
 
 
 def file_call_report(
-    *, actor: object, data: CallReport, received_at: datetime, caller: str
+    *,
+    actor: object,
+    data: CallReport,
+    received_at: datetime,
+    caller_hash: str,
+    submission_key: uuid.UUID | None = None,
 ) -> Report:
-    """A report a dispatcher writes from a call, grouped like any other."""
+    """A report a dispatcher writes from a call, grouped like any other; a repeated
+    submission (``submission_key``) returns the first report."""
+    try:
+        return _create_call_report(actor, data, received_at, caller_hash, submission_key)
+    except IntegrityError:
+        existing = Report.objects.filter(submission_key=submission_key).first()
+        if submission_key is None or existing is None:
+            raise
+        return existing
+
+
+def _create_call_report(
+    actor: object,
+    data: CallReport,
+    received_at: datetime,
+    caller_hash: str,
+    submission_key: uuid.UUID | None,
+) -> Report:
     with one_local_writer(), transaction.atomic():
         report = Report(
             channel=Channel.VOICE,
@@ -266,8 +287,8 @@ def file_call_report(
             text=data.text,
             language=data.language,
             location_text=data.location_text,
-            reporter_contact=caller or None,
-            reporter_hash=phones.phone_hash(caller) if caller else "",
+            reporter_hash=caller_hash,
+            submission_key=submission_key,
         )
         for name in SALUTE_FIELDS:
             setattr(report, f"salute_{name}", data.salute.get(name, ""))

@@ -4,6 +4,7 @@ dispatcher on shift or leaves a message, and none is lost."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -103,7 +104,7 @@ class TestNobodyAnswers:
         assert report.channel == Channel.VOICE
         assert report.language == "es"
         assert report.reporter_hash == phones.phone_hash("+15105550123")
-        assert report.reporter_contact == "+15105550123"  # encrypted, for the call back
+        assert report.reporter_contact is None  # the number stays on the call only
         assert call.report == report
         assert call.recording_sid == "RE123"
         assert call.recording_seconds == 17
@@ -378,13 +379,29 @@ class TestBadRequests:
     def test_get_is_not_allowed(self, client: Client) -> None:
         assert client.get(ENTRY).status_code == 405
 
-    def test_a_database_failure_asks_for_a_retry(self, client: Client) -> None:
+    def test_a_database_failure_tells_the_caller_how_else_to_reach_the_hotline(
+        self, client: Client
+    ) -> None:
+        """Twilio does not fetch TwiML again after an error: the caller would hear an
+        application error and be cut off."""
         from django.db import DatabaseError
 
         with mock.patch("calls.flow.Call.objects.filter", side_effect=DatabaseError):
-            response = post_twilio(client, ENTRY, {"CallSid": "CA1", "From": "+1510"})
-        assert response.status_code == 503
-        assert response["Retry-After"] == "5"
+            answer = TwiML.parse(post_twilio(client, ENTRY, {"CallSid": "CA1", "From": "+1510"}))
+        assert answer.verbs() == ["Say", "Say", "Hangup"]
+        assert "text what you see" in answer.text()
+        assert [language for language, _text in answer.says()] == ["en-US", "es-US"]
+
+    def test_a_database_failure_on_hold_keeps_the_caller_holding(
+        self, client: Client, caller: Caller
+    ) -> None:
+        from django.db import DatabaseError
+
+        dispatcher_on_shift("ana", "+15105550201")
+        queued = caller.press(caller.dial(), "1")
+        with mock.patch("calls.flow.find_call", side_effect=DatabaseError):
+            held = caller.hold(queued)
+        assert held.verbs() == ["Pause"]
 
 
 def test_step_urls_carry_only_ids() -> None:
@@ -393,3 +410,152 @@ def test_step_urls_carry_only_ids() -> None:
 
     url = step_url(Step("leg-accept", "c-id", "l-id"))
     assert query_of(url) == {"call": "c-id", "leg": "l-id"}
+
+
+@pytest.mark.django_db
+class TestBetweenPressing1AndTheBridge:
+    def taken(self, client: Client, caller: Caller, dispatchers: int = 1) -> tuple[Call, Any, Any]:
+        for i in range(dispatchers):
+            dispatcher_on_shift(f"d{i}", f"+1510555020{i}")
+        queued = caller.press(caller.dial(), "1")
+        call = Call.objects.get()
+        phone = DispatcherPhone(client, live_legs(call)[0])
+        phone.pick_up()
+        return call, queued, phone
+
+    def test_the_dispatcher_is_connected_through_the_callers_queue_with_a_short_wait(
+        self, client: Client, caller: Caller
+    ) -> None:
+        call, _queued, phone = self.taken(client, caller)
+        dial = phone.press("1").find("Dial")
+        assert dial.get("timeout") == "5"
+        assert path_of(dial.get("action", "")).startswith(f"{ENTRY}/leg-dialled?")
+        queue = dial.find("Queue")
+        assert queue is not None
+        assert queue.text == call.queue_name
+        assert path_of(queue.get("url", "")).startswith(f"{ENTRY}/bridge?call={call.uuid}")
+
+    def test_only_a_bridged_call_is_answered(self, client: Client, caller: Caller) -> None:
+        call, _queued, phone = self.taken(client, caller)
+        dial = phone.press("1").find("Dial")
+        bridge = dial.find("Queue")
+        assert bridge is not None
+        assert TwiML.parse(caller.post(bridge.get("url", ""))).verbs() == []
+        caller.hang_up()
+        call.refresh_from_db()
+        assert call.bridged_at is not None
+        assert call.outcome == CallOutcome.ANSWERED
+
+    def test_a_caller_who_hangs_up_before_the_bridge_is_called_back(
+        self, client: Client, caller: Caller
+    ) -> None:
+        call, queued, phone = self.taken(client, caller)
+        dial = phone.press("1").find("Dial")
+        caller.leave_queue(queued, "hangup")  # no status callback needed
+        call.refresh_from_db()
+        assert call.state == CallState.ENDED
+        assert call.outcome == CallOutcome.ABANDONED
+        assert call.needs_callback
+        told = TwiML.parse(phone._post("leg-dialled", DialCallStatus="no-answer"))
+        assert "hung up before you were connected" in told.text()
+        assert dial.get("action")
+
+    def test_a_dispatcher_phone_that_drops_before_the_bridge_puts_the_caller_back(
+        self, client: Client, caller: Caller
+    ) -> None:
+        call, queued, phone = self.taken(client, caller, dispatchers=2)
+        phone.press("1")
+        phone.status("completed")  # dropped
+        call.refresh_from_db()
+        assert call.state == CallState.WAITING
+        assert call.answered_by is None
+        # The other dispatcher rings again for this caller, who is still on hold.
+        (again,) = live_legs(call)
+        assert again.line != phone.leg.line
+        assert "Leave" not in caller.hold(queued).verbs()
+
+
+@pytest.mark.django_db
+class TestNothingStaysStuck:
+    def test_a_caller_silent_on_hold_is_ended_and_their_dispatcher_freed(
+        self, client: Client, caller: Caller
+    ) -> None:
+        line = dispatcher_on_shift("ana", "+15105550201")
+        queued = caller.press(caller.dial(), "1")
+        caller.hold(queued)
+        from calls import flow
+        from calls.routing import busy_line_ids
+
+        assert line.pk in busy_line_ids()
+        later = timezone.now() + timedelta(minutes=3)
+        with mock.patch("django.utils.timezone.now", return_value=later):
+            assert flow.close_stale_calls() == 1
+        call = Call.objects.get()
+        assert call.state == CallState.ENDED
+        assert call.outcome == CallOutcome.ABANDONED
+        assert line.pk not in busy_line_ids()
+
+    def test_a_leg_whose_end_never_came_frees_its_dispatcher(
+        self, client: Client, caller: Caller
+    ) -> None:
+        line = dispatcher_on_shift("ana", "+15105550201")
+        queued = caller.press(caller.dial(), "1")
+        from calls import flow
+        from calls.routing import busy_line_ids
+
+        later = timezone.now() + timedelta(seconds=90)
+        with mock.patch("django.utils.timezone.now", return_value=later):
+            caller.hold(queued)  # the caller is still there
+            flow.close_stale_calls()
+        assert line.pk not in busy_line_ids()
+        assert Call.objects.get().state != CallState.ENDED
+
+    def test_no_phone_rings_for_a_caller_who_already_left(self, caller: Caller) -> None:
+        from calls import routing
+
+        dispatcher_on_shift("ana", "+15105550201")
+        with mock.patch("calls.routing.dial"):  # legs created, not yet dialled
+            caller.press(caller.dial(), "1")
+        call = Call.objects.get()
+        (leg,) = call.legs.all()
+        assert leg.state == LegState.DIALING
+        Call.objects.filter(pk=call.pk).update(state=CallState.ENDED)
+        routing.dial([leg.pk])
+        leg.refresh_from_db()
+        assert leg.state == LegState.CANCELLED
+        assert leg.provider_sid is None
+
+    def test_a_ringing_callback_before_the_id_is_stored_keeps_the_id(self, caller: Caller) -> None:
+        from calls import routing
+
+        dispatcher_on_shift("ana", "+15105550201")
+        with mock.patch("calls.routing.dial"):
+            caller.press(caller.dial(), "1")
+        (leg,) = Call.objects.get().legs.all()
+
+        def ring_and_callback_first(**kwargs: Any) -> str:
+            # The phone's "ringing" callback lands before ring() returns its id.
+            CallLeg.objects.filter(pk=leg.pk).update(state=LegState.RINGING)
+            return "CONCLx"
+
+        with mock.patch(
+            "messaging.providers.console.voice.ConsoleVoice.ring",
+            side_effect=ring_and_callback_first,
+        ):
+            routing.dial([leg.pk])
+        leg.refresh_from_db()
+        assert leg.provider_sid == "CONCLx"
+        assert leg.state == LegState.RINGING
+
+    def test_the_hold_loop_keeps_listening_for_a_key_while_it_waits(self, caller: Caller) -> None:
+        dispatcher_on_shift("ana", "+15105550201")
+        held = caller.hold(caller.press(caller.dial(), "1"))
+        assert held.verbs() == ["Gather"]
+        assert [child.tag for child in held.find("Gather")][-1] == "Pause"
+
+
+@pytest.mark.django_db
+def test_the_built_in_voices_are_named(caller: Caller) -> None:
+    menu = caller.dial()
+    voices = {say.get("language"): say.get("voice") for say in menu.root.iter("Say")}
+    assert voices == {"en-US": "Polly.Joanna", "es-US": "Polly.Lupe"}

@@ -95,6 +95,30 @@ class TestTranscription:
         assert report.text == call.transcript
         assert not transcription.transcribe_call(call_id=call.pk)
 
+    def test_it_waits_for_the_recording_to_be_ready(self, client: Client, settings: Any) -> None:
+        settings.RR_TRANSCRIPTION_ENGINE = "calls.tests.test_keywords_and_jobs.engine"
+        caller = Caller(client)
+        message = caller.press(caller.dial(), "1")
+        record = message.find("Record")
+        caller.post(
+            record.get("action", ""),
+            RecordingSid="RE1",
+            RecordingUrl="https://api.twilio.com/2010-04-01/Accounts/ACtest/Recordings/RE1",
+            RecordingDuration="9",
+        )
+        call = Call.objects.get()
+        assert call.recording_sid == "RE1"
+        assert call.transcript == ""  # the action comes before the audio is processed
+        caller.post(
+            record.get("recordingStatusCallback", ""),
+            RecordingSid="RE1",
+            RecordingUrl="https://api.twilio.com/2010-04-01/Accounts/ACtest/Recordings/RE1",
+            RecordingDuration="9",
+            RecordingStatus="completed",
+        )
+        call.refresh_from_db()
+        assert call.transcript.endswith("ICE van at 12th and Fruitvale")
+
     def test_a_failing_engine_leaves_the_report_as_it_was(
         self, client: Client, settings: Any
     ) -> None:
@@ -102,7 +126,14 @@ class TestTranscription:
         call = self.voicemail(client)
         call.refresh_from_db()
         assert call.transcript == ""
+        assert call.transcription_attempts == 1
         assert Report.objects.get().text == ""
+        # Tried again later, a bounded number of times.
+        assert transcription.retry_transcriptions() == 0
+        assert transcription.retry_transcriptions() == 0
+        assert transcription.retry_transcriptions() == 0
+        call.refresh_from_db()
+        assert call.transcription_attempts == transcription.MAX_ATTEMPTS
 
 
 @pytest.mark.django_db

@@ -147,8 +147,21 @@ class TestCallPage:
         with committed():
             response = staff.post(
                 f"/calls/{call.uuid}/report/",
-                {"text": "Dos camionetas en la 35 y International", "location_text": "35th Ave"},
+                {
+                    "text": "Dos camionetas en la 35 y International",
+                    "location_text": "35th Ave",
+                    "submission": "7d6f2c1e-3b7a-4c55-9a51-2f6f1d2b9e10",
+                },
             )
+            # A double submission is the same report.
+            again = staff.post(
+                f"/calls/{call.uuid}/report/",
+                {
+                    "text": "Dos camionetas en la 35 y International",
+                    "submission": "7d6f2c1e-3b7a-4c55-9a51-2f6f1d2b9e10",
+                },
+            )
+        assert again.status_code == 302
         report = Report.objects.get()
         assert response.status_code == 302
         assert response["Location"] == f"/console/reports/{report.uuid}/"
@@ -258,10 +271,30 @@ class TestPrompts:
         assert served.status_code == 200
         assert b"".join(served.streaming_content) == b"ID3fake"  # type: ignore[attr-defined]
 
-    def test_a_file_that_is_not_audio_is_refused(self) -> None:
+    def test_a_file_that_is_not_audio_is_refused_whatever_it_claims(self) -> None:
         staff = logged_in(make_user(Role.COORDINATOR))
-        upload = SimpleUploadedFile("x.exe", b"MZ", content_type="application/octet-stream")
+        upload = SimpleUploadedFile("x.mp3", b"MZ\x90\x00", content_type="audio/mpeg")
         staff.post("/calls/prompts/en/greeting/", {"audio": upload})
+        assert not VoicePrompt.objects.exists()
+
+    def test_typed_words_replace_a_recording(self, client: Client) -> None:
+        staff = logged_in(make_user(Role.COORDINATOR))
+        audio = SimpleUploadedFile(
+            "hello.wav", b"RIFF\x00\x00\x00\x00WAVEfmt ", content_type="audio/wav"
+        )
+        staff.post("/calls/prompts/en/greeting/", {"audio": audio})
+        staff.post("/calls/prompts/en/greeting/", {"text": "Typed greeting."})
+        prompt = VoicePrompt.objects.get()
+        assert not prompt.audio
+        assert "Typed greeting." in Caller(client).dial().text()
+
+    def test_an_unknown_language_or_prompt_is_not_found(self) -> None:
+        staff = logged_in(make_user(Role.COORDINATOR))
+        assert (
+            staff.post("/calls/prompts/klingon-long-code/greeting/", {"text": "x"}).status_code
+            == 404
+        )
+        assert staff.post("/calls/prompts/en/farewell/", {"text": "x"}).status_code == 404
         assert not VoicePrompt.objects.exists()
 
     def test_a_new_language_is_offered_once_every_prompt_is_written(self, client: Client) -> None:
@@ -293,21 +326,29 @@ class TestPrompts:
 
 
 @pytest.mark.django_db
-def test_a_voicemail_report_links_to_its_call_and_reveals_the_number(client: Client) -> None:
+def test_a_voicemail_report_leads_to_its_call_for_the_number(client: Client) -> None:
     call = missed_voicemail(client)
     assert call.report is not None
+    assert call.report.reporter_contact is None  # the number is on the call only
     staff = logged_in(make_user(Role.DISPATCHER))
     page = staff.get(f"/console/reports/{call.report.uuid}/").content.decode()
     assert "From a hotline call" in page
     assert f"/calls/{call.uuid}/" in page
     assert "+15105550123" not in page
-    revealed = staff.post(f"/console/reports/{call.report.uuid}/contact/")
-    assert "+15105550123" in revealed.content.decode()
+    assert "Show the number" not in page
+    assert staff.post(f"/console/reports/{call.report.uuid}/contact/").status_code == 404
+    assert "+15105550123" in staff.post(f"/calls/{call.uuid}/number/").content.decode()
 
 
 @pytest.mark.django_db
-def test_a_hidden_number_leaves_no_contact_on_the_report(client: Client) -> None:
+def test_a_hidden_number_leaves_no_hash_on_the_report(client: Client) -> None:
     call = missed_voicemail(client, number="+266696687")
     assert call.report is not None
-    assert call.report.reporter_contact is None
     assert call.report.reporter_hash == ""
+
+
+@pytest.mark.django_db
+def test_viewing_a_call_is_audited(client: Client) -> None:
+    call = missed_voicemail(client)
+    logged_in(make_user(Role.DISPATCHER)).get(f"/calls/{call.uuid}/")
+    assert AuditEvent.objects.filter(action=AuditAction.CALL_VIEWED).count() == 1

@@ -73,6 +73,10 @@ class VoiceProvider(Protocol):
 
     def hang_up(self, *, sid: str, picked_up: bool) -> None: ...
 
+    def delete_queue(self, *, sid: str) -> None:
+        """Remove a call's own queue once the call ended (providers keep idle queues)."""
+        ...
+
     def fetch_recording(self, *, reference: str) -> tuple[bytes, str]:
         """The audio of a voicemail and its content type."""
         ...

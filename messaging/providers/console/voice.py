@@ -42,5 +42,8 @@ class ConsoleVoice:
         # Nothing to stop: the leg's row already says it was cancelled.
         return None
 
+    def delete_queue(self, *, sid: str) -> None:
+        return None
+
     def fetch_recording(self, *, reference: str) -> tuple[bytes, str]:
         return test_recording(), "audio/wav"

@@ -33,7 +33,10 @@ def _absolute(url: str) -> str:
 
 def _spoken(parent: VoiceResponse | Gather, verb: script.Say | script.Play | script.Pause) -> None:
     if isinstance(verb, script.Say):
-        parent.say(verb.text, language=verb.voice)
+        if verb.speaker:
+            parent.say(verb.text, language=verb.voice, voice=verb.speaker)
+        else:
+            parent.say(verb.text, language=verb.voice)
     elif isinstance(verb, script.Play):
         parent.play(_absolute(verb.url))
     else:
@@ -91,8 +94,10 @@ def _append(response: VoiceResponse, verb: script.Verb) -> None:
             wait_url_method="POST",
         )
     elif isinstance(verb, script.DialQueue):
-        dial = Dial()
-        dial.queue(verb.queue)
+        # A short timeout: if the caller has gone, the queue is empty and <Dial> would
+        # wait in silence for the next one to join.
+        dial = Dial(action=step_url(verb.done), method="POST", timeout=verb.timeout)
+        dial.queue(verb.queue, url=step_url(verb.bridge), method="POST")
         response.append(dial)
     elif isinstance(verb, script.Record):
         _record(response, verb)
@@ -137,12 +142,29 @@ class TwilioVoice:
         return str(call.sid)
 
     def hang_up(self, *, sid: str, picked_up: bool) -> None:
-        # A call that has not been answered is cancelled; one in progress is completed.
+        # "canceled" stops a call that is queued or ringing, "completed" one in progress;
+        # a phone may have picked up before we knew, so the second follows a refusal.
+        statuses = ["completed"] if picked_up else ["canceled", "completed"]
+        for status in statuses:
+            try:
+                self.client.calls(sid).update(status=status)
+                return
+            except TwilioRestException as exc:
+                if exc.status == 404:
+                    return
+                if exc.status != 400 or status == statuses[-1]:
+                    raise ProviderUnavailable(
+                        f"Twilio refused the hang-up ({exc.status})."
+                    ) from exc
+
+    def delete_queue(self, *, sid: str) -> None:
         try:
-            self.client.calls(sid).update(status="completed" if picked_up else "canceled")
+            self.client.queues(sid).delete()
         except TwilioRestException as exc:
             if exc.status != 404:
-                raise ProviderUnavailable(f"Twilio refused the hang-up ({exc.status}).") from exc
+                raise ProviderUnavailable(
+                    f"Twilio refused to delete a queue ({exc.status})."
+                ) from exc
 
     def fetch_recording(self, *, reference: str) -> tuple[bytes, str]:
         if not reference.startswith(TWILIO_API + "/"):

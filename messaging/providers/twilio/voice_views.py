@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from calls import flow
-from calls.script import Script
+from calls import flow, prompts
+from calls.script import Hangup, Pause, Script
 from messaging.providers.twilio import signature
 from messaging.providers.twilio.voice import render
 
@@ -28,8 +28,20 @@ def _twiml(verbs: Script) -> HttpResponse:
     return HttpResponse(render(verbs), content_type="application/xml")
 
 
-def _unavailable() -> HttpResponse:
+# Twilio does not fetch TwiML again after an error, so a caller must never get one: a
+# caller on hold keeps holding (the next loop tries again), any other caller hears how
+# else to reach the hotline. Callbacks answer 503.
+CALLER_STEPS = frozenset({"language", "hold-key", "left-queue", "recorded", "bridge"})
+
+
+def _unavailable(step: str) -> HttpResponse:
     logger.exception("The voice flow could not reach the database.")
+    if step == "hold":
+        return _twiml([Pause(seconds=5)])
+    if step in CALLER_STEPS or step == "":
+        return _twiml([*prompts.sorry_technical_problem(), Hangup()])
+    if step in {"leg-answer", "leg-accept", "leg-dialled"}:
+        return _twiml([Hangup()])
     response = _plain(503, "Temporarily unavailable.")
     response["Retry-After"] = "5"
     return response
@@ -53,7 +65,7 @@ def incoming_call(request: HttpRequest) -> HttpResponse:
             )
         )
     except DatabaseError:
-        return _unavailable()
+        return _unavailable("")
 
 
 StepHandler = Callable[[QueryDict, str, str], HttpResponse]
@@ -100,6 +112,7 @@ def _recording(params: QueryDict, call: str, leg: str) -> HttpResponse:
             recording_sid=params.get("RecordingSid", ""),
             reference=params.get("RecordingUrl", ""),
             seconds=params.get("RecordingDuration", ""),
+            ready=True,
         )
     return HttpResponse(status=204)
 
@@ -114,7 +127,11 @@ def _leg_status(params: QueryDict, call: str, leg: str) -> HttpResponse:
 STEPS: dict[str, StepHandler] = {
     "status": _status,
     "language": _language,
-    "hold": lambda params, call, leg: _twiml(flow.hold(call_uuid=call)),
+    "hold": lambda params, call, leg: _twiml(
+        flow.hold(call_uuid=call, queue_sid=params.get("QueueSid", ""))
+    ),
+    "bridge": lambda params, call, leg: _twiml(flow.bridge(call_uuid=call)),
+    "leg-dialled": lambda params, call, leg: _twiml(flow.dispatcher_dialled(leg_uuid=leg)),
     "hold-key": lambda params, call, leg: _twiml(
         flow.hold_key(call_uuid=call, digits=params.get("Digits", ""))
     ),
@@ -150,4 +167,4 @@ def call_step(request: HttpRequest, step: str) -> HttpResponse:
     except ValueError as exc:
         return _plain(400, str(exc))
     except DatabaseError:
-        return _unavailable()
+        return _unavailable(step)
