@@ -436,6 +436,15 @@ def _language_name(code: str) -> str:
     return code
 
 
+def _too_late(call: Call, leg: CallLeg, speaks: str) -> Script:
+    """A dispatcher's phone reached a call that was taken or that the caller left."""
+    if leg.state in LIVE_LEG_STATES:
+        leg.state, leg.ended_at = LegState.CANCELLED, timezone.now()
+        leg.save(update_fields=["state", "ended_at"])
+    kind = "taken" if call.answered_by_id else "gone"
+    return [prompts.dispatcher_text(kind, speaks), Hangup()]
+
+
 def offer_to_dispatcher(*, leg_uuid: str) -> Script:
     """A dispatcher's phone picked up (a person, or their voicemail: only a key press
     takes the call)."""
@@ -445,11 +454,7 @@ def offer_to_dispatcher(*, leg_uuid: str) -> Script:
         call = Call.objects.select_for_update().get(pk=leg.call_id)
         leg = CallLeg.objects.select_for_update().get(pk=leg.pk)
         if leg.state not in LIVE_LEG_STATES or call.state != CallState.WAITING:
-            if leg.state in LIVE_LEG_STATES:
-                leg.state, leg.ended_at = LegState.CANCELLED, timezone.now()
-                leg.save(update_fields=["state", "ended_at"])
-            kind = "taken" if call.answered_by_id else "gone"
-            return [prompts.dispatcher_text(kind, speaks), Hangup()]
+            return _too_late(call, leg, speaks)
         leg.state = LegState.PICKED_UP
         leg.picked_up_at = timezone.now()
         leg.save(update_fields=["state", "picked_up_at"])
@@ -482,11 +487,7 @@ def dispatcher_pressed(*, leg_uuid: str, digits: str) -> Script:
         call = Call.objects.select_for_update().get(pk=leg.call_id)
         leg = CallLeg.objects.select_for_update().select_related("line__user").get(pk=leg.pk)
         if leg.state not in LIVE_LEG_STATES or call.state != CallState.WAITING:
-            if leg.state in LIVE_LEG_STATES:
-                leg.state, leg.ended_at = LegState.CANCELLED, timezone.now()
-                leg.save(update_fields=["state", "ended_at"])
-            kind = "taken" if call.answered_by_id else "gone"
-            return [prompts.dispatcher_text(kind, speaks), Hangup()]
+            return _too_late(call, leg, speaks)
         call.state = CallState.CONNECTED
         call.answered_by = leg.line.user
         call.answered_at = timezone.now()

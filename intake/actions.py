@@ -103,20 +103,25 @@ def create_report_from_message(*, message_id: int) -> Report | None:
         inbound_message=message,
         media_count=message.media_count,
     )
-    point = find_coordinates(message.body)
-    if point is not None:
-        try:
-            report.neighbourhood = locate(point)
-            report.lat, report.lng, report.h3_cell = point.lat, point.lng, point.cell()
-        except OutsideServiceArea:
-            # Keep the text; a dispatcher decides where it belongs.
-            pass
+    place_if_inside(report, find_coordinates(message.body))
     report.save()
     file_new_report(report=report)
     message.processed_at = timezone.now()
     message.save(update_fields=["processed_at"])
     audit.record(actor=None, action=AuditAction.REPORT_RECEIVED, target=report, channel=Channel.SMS)
     return report
+
+
+def place_if_inside(report: Report, point: Point | None) -> None:
+    """Place a report found to name a point, if the point is in the service area;
+    otherwise keep the text and let a dispatcher decide where it belongs."""
+    if point is None:
+        return
+    try:
+        report.neighbourhood = locate(point)
+    except OutsideServiceArea:
+        return
+    report.lat, report.lng, report.h3_cell = point.lat, point.lng, point.cell()
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -292,13 +297,7 @@ def _create_call_report(
         )
         for name in SALUTE_FIELDS:
             setattr(report, f"salute_{name}", data.salute.get(name, ""))
-        point = data.point or find_coordinates(data.text)
-        if point is not None:
-            try:
-                report.neighbourhood = locate(point)
-                report.lat, report.lng, report.h3_cell = point.lat, point.lng, point.cell()
-            except OutsideServiceArea:
-                pass
+        place_if_inside(report, data.point or find_coordinates(data.text))
         report.save()
         file_new_report(report=report)
         audit.record(
