@@ -69,3 +69,82 @@ class ReportFormPage:
 
     def send(self) -> None:
         self.page.get_by_role("button", name="Send report").click()
+
+
+class TestPhoneCallPage:
+    """The test phone's call mode: the caller's side, and the dispatchers' phones that
+    ring for the call."""
+
+    __test__ = False  # a page object, not a test class
+
+    def __init__(self, page: Any, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+
+    def open(self) -> None:
+        self.page.goto(f"{self.base_url}/test-phone/")
+
+    @property
+    def caller(self) -> Any:
+        return self.page.locator("[data-live-panel='caller']")
+
+    @property
+    def phones(self) -> Any:
+        return self.page.locator("[data-live-panel='phones']")
+
+    def status(self) -> Any:
+        return self.caller.locator("#call-status")
+
+    def wait_for_status(self, text: str, timeout: int = 10_000) -> None:
+        """The caller's line says this: after a button, or once the page has polled."""
+        self.caller.locator("#call-status", has_text=text).wait_for(timeout=timeout)
+
+    def call_the_hotline(self) -> None:
+        self.caller.get_by_role("button", name="Call the hotline").click()
+        self.wait_for_status("The hotline asks")
+
+    def key(self, key: str) -> Any:
+        return self.caller.get_by_role("group", name="Keypad").get_by_role(
+            "button", name=key, exact=True
+        )
+
+    def press(self, key: str) -> None:
+        self.key(key).click()
+
+    def press_with_keyboard(self, key: str) -> None:
+        self.key(key).focus()
+        self.page.keyboard.press("Enter")
+
+    def leave_message(self) -> None:
+        self.caller.get_by_role("button", name="Leave the message").click()
+
+    def hang_up(self) -> None:
+        self.caller.get_by_role("button", name="Hang up").click()
+
+    def log(self) -> Any:
+        return self.caller.get_by_role("list", name="Call log")
+
+    def phone_of(self, name: str) -> Any:
+        """A dispatcher's phone card; it appears once the list has refreshed."""
+        return self.phones.locator(".phone-card", has=self.page.get_by_role("heading", name=name))
+
+    def answer_phone_of(self, name: str) -> None:
+        self.phone_of(name).get_by_role("button", name="Answer").click()
+
+    def press_on_phone_of(self, name: str, key: str) -> None:
+        self.phone_of(name).get_by_role("button", name=key, exact=True).click()
+
+
+class MissedCallsSection:
+    """The console's "Phone line" section: missed calls to call back."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    def call(self, call_uuid: Any) -> Any:
+        return self.page.locator(f"#missed-{call_uuid}")
+
+    def log_reached_with_keyboard(self, call_uuid: Any) -> None:
+        button = self.call(call_uuid).get_by_role("button", name="Called back: reached")
+        button.focus()
+        self.page.keyboard.press("Enter")
