@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Idle and absolute session limits; before anything that reads request.user.
+    "accounts.sessions.SessionTimeoutMiddleware",
     "core.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -194,7 +196,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Staff sessions (accounts/sessions.py): a new key at login, at most
+# RR_SESSION_MAX_AGE_SECONDS after it (absolute) and RR_SESSION_IDLE_SECONDS after the
+# last request the person made (polls and the console's stream do not count). The
+# database engine is required: disabling an account deletes its rows.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = env_int("RR_SESSION_MAX_AGE_SECONDS", 12 * 60 * 60)
+RR_SESSION_IDLE_SECONDS = env_int("RR_SESSION_IDLE_SECONDS", 30 * 60)
+# Failed logins (accounts/throttle.py), per client and typed username, and per client,
+# in windows of RR_LOGIN_THROTTLE_SECONDS; never per account alone (no lockout).
+RR_LOGIN_THROTTLE_SECONDS = env_int("RR_LOGIN_THROTTLE_SECONDS", 15 * 60)
+RR_LOGIN_FAILURES_PER_ACCOUNT = env_int("RR_LOGIN_FAILURES_PER_ACCOUNT", 5)
+RR_LOGIN_FAILURES_PER_CLIENT = env_int("RR_LOGIN_FAILURES_PER_CLIENT", 30)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
@@ -204,7 +217,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("RR_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = 0 if DEBUG else 31536000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = False
+# The preload directive only allows a submission to the browsers' list, which is a
+# separate, deliberate step (hstspreload.org); set RR_HSTS_PRELOAD=0 to leave it out.
+SECURE_HSTS_PRELOAD = env_bool("RR_HSTS_PRELOAD", default=not DEBUG)
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

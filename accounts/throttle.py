@@ -1,0 +1,92 @@
+"""Login throttling that cannot lock anyone out from everywhere (ASVS 6.1.1, R10).
+
+Failed logins are counted in the cache, in fixed windows of
+``RR_LOGIN_THROTTLE_SECONDS``, under two keys:
+
+- the typed username with the client: ``RR_LOGIN_FAILURES_PER_ACCOUNT`` failures and
+  that client may not try that username again until the window ends;
+- the client alone: ``RR_LOGIN_FAILURES_PER_CLIENT`` failures and it may not try any
+  username (password spraying).
+
+Nothing counts per account alone, so failures from one place never stop the right
+password from another. A refused attempt checks no password and counts nothing. Keys
+are keyed hashes (``core.client`` for the address, which is never stored; the username
+is hashed too) that include the window, and entries expire with it. The counts are the
+same whether the username exists, so throttling tells nothing about accounts either.
+When the cache is down logins are not throttled: refusing every login in an emergency
+would be worse.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from core.client import client_key
+from core.crypto import keyed_hash
+from core.ratelimit import Window
+
+logger = logging.getLogger(__name__)
+
+
+def _window() -> Window:
+    return Window("login", int(settings.RR_LOGIN_THROTTLE_SECONDS))
+
+
+def _normalised(username: str) -> str:
+    return username.strip().casefold()[:256]
+
+
+def _keys(request: HttpRequest, username: str) -> tuple[str, str]:
+    window = _window().current()
+    client = client_key(request, window=window)
+    pair = keyed_hash(f"{client}|{_normalised(username)}", purpose="login-pair")
+    return f"login-fail:pair:{pair}", f"login-fail:client:{client}"
+
+
+def is_refused(request: HttpRequest, username: str) -> bool:
+    """Whether this client has failed too often, for this username or for any."""
+    pair_key, client_key_ = _keys(request, username)
+    try:
+        counts = cache.get_many([pair_key, client_key_])
+    except Exception:
+        logger.warning("Login throttle store unavailable; not throttling.")
+        return False
+    refused = int(counts.get(pair_key, 0)) >= int(settings.RR_LOGIN_FAILURES_PER_ACCOUNT) or int(
+        counts.get(client_key_, 0)
+    ) >= int(settings.RR_LOGIN_FAILURES_PER_CLIENT)
+    if refused:
+        logger.info("Login refused: too many failed attempts from one client.")
+    return refused
+
+
+def _increment(key: str, timeout: int) -> None:
+    if cache.add(key, 1, timeout=timeout):
+        return
+    try:
+        cache.incr(key)
+    except ValueError:
+        # Expired between add() and incr(): the window's first failure.
+        cache.add(key, 1, timeout=timeout)
+
+
+def record_failure(request: HttpRequest, username: str) -> None:
+    timeout = _window().seconds
+    try:
+        for key in _keys(request, username):
+            _increment(key, timeout)
+    except Exception:
+        logger.warning("Login throttle store unavailable; a failure was not counted.")
+
+
+def record_success(request: HttpRequest, username: str) -> None:
+    """Forget this client's failures for this username. The client's own count stays,
+    or logging in to one's own account between guesses would reset it."""
+    pair_key, _ = _keys(request, username)
+    try:
+        cache.delete(pair_key)
+    except Exception:
+        logger.warning("Login throttle store unavailable; failures were not cleared.")
