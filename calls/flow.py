@@ -394,7 +394,14 @@ def call_status(*, provider: str, provider_sid: str, status: str, duration: str 
         )
         if call is None:
             return False
-        if status not in FINAL_CALL_STATUSES or call.state == CallState.ENDED:
+        if status not in FINAL_CALL_STATUSES:
+            return True
+        if call.state == CallState.ENDED:
+            # Ended already (a hang-up on hold ends the call at once): the real callback
+            # still brings the duration.
+            if call.duration_seconds is None and _seconds(duration) is not None:
+                call.duration_seconds = _seconds(duration)
+                call.save(update_fields=["duration_seconds"])
             return True
         call.state = CallState.ENDED
         call.ended_at = timezone.now()

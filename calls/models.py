@@ -116,6 +116,9 @@ class Call(models.Model):
     )
     needs_callback = models.BooleanField(default=False)
     called_back_at = models.DateTimeField(null=True, blank=True)
+    # When the provider's record of the call (it names the caller) was deleted through
+    # its API (core.retention).
+    provider_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

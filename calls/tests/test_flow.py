@@ -559,3 +559,13 @@ def test_the_built_in_voices_are_named(caller: Caller) -> None:
     menu = caller.dial()
     voices = {say.get("language"): say.get("voice") for say in menu.root.iter("Say")}
     assert voices == {"en-US": "Polly.Joanna", "es-US": "Polly.Lupe"}
+
+
+@pytest.mark.django_db
+def test_the_duration_arrives_after_a_hang_up_on_hold(caller: Caller) -> None:
+    dispatcher_on_shift("ana", "+15105550201")
+    queued = caller.press(caller.dial(), "1")
+    caller.leave_queue(queued, "hangup")
+    caller.hang_up(duration="37")
+    caller.hang_up(duration="99")
+    assert Call.objects.get().duration_seconds == 37
