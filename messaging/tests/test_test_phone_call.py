@@ -268,7 +268,7 @@ class TestADispatcherAnswers:
         leg = ringing(phone.call())
         phones = phone.phones()
         assert "Ana" in phones
-        assert "Answer" in phones
+        assert "Pick up" in phones
         assert "Let it ring out" in phones
 
         done(phone.answer_phone(leg))

@@ -129,7 +129,7 @@ class TestPhoneCallPage:
         return self.phones.locator(".phone-card", has=self.page.get_by_role("heading", name=name))
 
     def answer_phone_of(self, name: str) -> None:
-        self.phone_of(name).get_by_role("button", name="Answer").click()
+        self.phone_of(name).get_by_role("button", name="Pick up").click()
 
     def press_on_phone_of(self, name: str, key: str) -> None:
         self.phone_of(name).get_by_role("button", name=key, exact=True).click()

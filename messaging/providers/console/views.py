@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from core import phones
 from messaging.actions import receive_sms
@@ -102,6 +102,7 @@ def test_phone(request: HttpRequest) -> HttpResponse:
 @console_provider_only
 @login_required
 @permission_required("messaging.use_test_phone", raise_exception=True)
+@require_GET
 def conversation(request: HttpRequest) -> HttpResponse:
     """The message list alone, which the page refreshes while it is open."""
     return render(request, "messaging/test_phone.html#conversation", _context(request))
