@@ -11,3 +11,10 @@ class CoreConfig(AppConfig):
 
         crypto.field_keys()
         crypto.hash_key()
+
+        from core import periodic, retention
+
+        # The purge runs in a thread of its own (core.retention), every hour by default.
+        periodic.register(
+            "core.retention-purge", retention.interval_seconds(), retention.start_scheduled_purge
+        )

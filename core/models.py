@@ -48,6 +48,8 @@ class AuditAction(models.TextChoices):
     DISPATCHER_SHIFT = "dispatcher.shift", _("dispatcher went on or off shift")
     DISPATCHER_LINE_SAVED = "dispatcher.line_saved", _("dispatcher phone saved")
     VOICE_PROMPT_SAVED = "voice.prompt_saved", _("hotline prompt saved")
+    RETENTION_PURGED = "retention.purged", _("personal data purged on schedule")
+    RETENTION_CHANGED = "retention.changed", _("retention period changed")
 
 
 class AuditEvent(models.Model):
@@ -73,6 +75,29 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type}:{self.target_id}"
+
+
+class RetentionPolicy(models.Model):
+    """A coordinator's period for one retention rule (``core.retention``). A rule
+    without a row keeps its default; the bounds live with the rules."""
+
+    rule = models.CharField(max_length=32, unique=True)
+    days = models.PositiveSmallIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # Each rule has narrower bounds (core.retention); this catches a stray write.
+            models.CheckConstraint(
+                condition=models.Q(days__lte=3650), name="retention_days_bounded"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.days} days"
 
 
 class ServiceArea(models.Model):

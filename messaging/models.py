@@ -43,6 +43,8 @@ class InboundMessage(models.Model):
     # doubling delay so a backlog or an outage does not use the attempts up.
     attempts = models.PositiveSmallIntegerField(default=0)
     retry_at = models.DateTimeField(null=True, blank=True)
+    # When the provider's own copy was deleted through its API (core.retention).
+    provider_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -57,6 +59,12 @@ class InboundMessage(models.Model):
                 fields=["retry_at"],
                 condition=models.Q(processed_at__isnull=True),
                 name="inbound_pending_idx",
+            ),
+            # Retention: messages whose copy at the provider is still to be deleted.
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(provider_deleted_at__isnull=True),
+                name="inbound_provider_copy_idx",
             ),
         ]
 
@@ -167,6 +175,8 @@ class OutboxMessage(models.Model):
     valid_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # When the provider's own copy was deleted through its API (core.retention).
+    provider_deleted_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=16, blank=True)
     in_reply_to = models.OneToOneField(
         InboundMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="reply"
@@ -177,6 +187,12 @@ class OutboxMessage(models.Model):
             models.Index(fields=["recipient_hash", "created_at"], name="outbox_recipient_idx"),
             models.Index(fields=["status", "priority", "next_attempt_at"], name="outbox_due_idx"),
             models.Index(fields=["batch", "status"], name="outbox_batch_idx"),
+            # Retention: sent messages whose copy at the provider is still to be deleted.
+            models.Index(
+                fields=["sent_at"],
+                condition=models.Q(provider_deleted_at__isnull=True, provider_sid__isnull=False),
+                name="outbox_provider_copy_idx",
+            ),
         ]
 
     def __str__(self) -> str:

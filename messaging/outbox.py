@@ -160,6 +160,7 @@ def queue_bulk(
         "valid_until": valid_until,
         "sent_at": None,
         "provider_sid": None,
+        "provider_deleted_at": None,
         "error_code": "",
         "in_reply_to_id": None,
     }

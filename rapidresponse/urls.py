@@ -18,6 +18,7 @@ urlpatterns = [
     path("dispatch/", include("dispatch.urls")),
     path("alerts/", include("alerts.urls")),
     path("calls/", include("calls.urls")),
+    path("retention/", include("core.urls")),
     path("join/", include("alerts.public_urls")),
     path("r/", include("dispatch.field_urls")),
     path("report/", include("intake.urls")),

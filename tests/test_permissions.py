@@ -118,6 +118,8 @@ EXPECTED: dict[str, Expected] = {
     # Public on purpose: the telephone provider fetches recorded prompts.
     "calls:prompt-audio": everyone(404),
     "calls:prompt-save": coordinators(405),
+    # Retention (core)
+    "retention:rules": coordinators(200),
     # Public pages
     "join:join": everyone(200),
     "join:confirm": everyone(405),

@@ -50,6 +50,11 @@ class SmsProvider(Protocol):
         never happened. Raises ProviderUnavailable when it cannot tell."""
         ...
 
+    def delete_message(self, *, sid: str) -> None:
+        """Delete the provider's copy of a message (either direction) once we are done
+        with it; one already gone counts as deleted. Raises ProviderUnavailable."""
+        ...
+
 
 def active_provider() -> SmsProvider:
     if settings.RR_SMS_PROVIDER == "twilio":
@@ -79,6 +84,16 @@ class VoiceProvider(Protocol):
 
     def fetch_recording(self, *, reference: str) -> tuple[bytes, str]:
         """The audio of a voicemail and its content type."""
+        ...
+
+    def delete_recording(self, *, reference: str) -> None:
+        """Delete a voicemail at the provider; one already gone counts as deleted.
+        Raises ProviderUnavailable."""
+        ...
+
+    def delete_call(self, *, sid: str) -> None:
+        """Delete the provider's record of an ended call (it names the caller); one
+        already gone counts as deleted. Raises ProviderUnavailable."""
         ...
 
 

@@ -17,3 +17,7 @@ class ConsoleProvider:
     def find_sent(self, *, to: str, body: str, since: datetime) -> Sent | None:
         # Nothing leaves the machine: a send cut short never reached anyone.
         return None
+
+    def delete_message(self, *, sid: str) -> None:
+        # The only copy is our own outbox and inbox.
+        return None

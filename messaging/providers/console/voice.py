@@ -47,3 +47,10 @@ class ConsoleVoice:
 
     def fetch_recording(self, *, reference: str) -> tuple[bytes, str]:
         return test_recording(), "audio/wav"
+
+    def delete_recording(self, *, reference: str) -> None:
+        # The test phone's voicemails are generated, never stored.
+        return None
+
+    def delete_call(self, *, sid: str) -> None:
+        return None

@@ -94,3 +94,14 @@ class TwilioProvider:
             if message.body == body and created is not None and created >= earliest:
                 return Sent(provider_sid=str(message.sid))
         return None
+
+    def delete_message(self, *, sid: str) -> None:
+        try:
+            self.client.messages(sid).delete()
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                raise ProviderUnavailable(
+                    f"Twilio refused to delete a message ({exc.status})."
+                ) from exc
+        except OSError as exc:
+            raise ProviderUnavailable("Twilio could not be reached.") from exc

@@ -1,7 +1,8 @@
 """A local stand-in for the Twilio Messages API, for tests and benchmarks.
 
 It speaks enough of the API for the official client: it accepts messages, places and
-updates calls (the hotline ringing dispatchers), serves recordings, can answer
+updates calls (the hotline ringing dispatchers), serves recordings, deletes messages,
+calls and recordings (retention: each DELETE is recorded in ``deleted``), can answer
 429 above a rate or fail on demand, adds optional latency, and records every message
 it accepts with the parameters the sender chose (``ValidityPeriod``,
 ``StatusCallback``). It listens on loopback only.
@@ -10,6 +11,7 @@ it accepts with the parameters the sender chose (``ValidityPeriod``,
         settings.TWILIO_API_BASE = api.url
         ...
         api.messages  # what was sent
+        api.deleted  # ("message" | "call" | "recording", sid) for every DELETE
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class StandInState:
     messages: list[Received] = field(default_factory=list)
     calls: list[PlacedCall] = field(default_factory=list)
     recordings: dict[str, bytes] = field(default_factory=dict)
+    # Every resource deleted, in order: ("message" | "call" | "recording", sid).
+    deleted: list[tuple[str, str]] = field(default_factory=list)
     rejected_429: int = 0
     failures: deque[Failure] = field(default_factory=deque)
     recent: deque[float] = field(default_factory=deque)
@@ -99,19 +103,25 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_found(self) -> None:
         self._json(404, {"code": 20404, "message": "Not found", "status": 404})
 
+    # The API paths the stand-in answers below the account: (kind, pattern of the rest).
+    _PATHS = (
+        ("messages", re.compile(r"/Messages\.json")),
+        ("message", re.compile(r"/Messages/((?:SM|MM)\w+)\.json")),
+        ("calls", re.compile(r"/Calls\.json")),
+        ("call", re.compile(r"/Calls/(CA\w+)\.json")),
+        ("recording", re.compile(r"/Recordings/(RE\w+)\.mp3")),
+        ("recording-resource", re.compile(r"/Recordings/(RE\w+)\.json")),
+    )
+
     def _resource_of(self, path: str) -> tuple[str, str]:
-        """("messages" | "calls" | "call" | "recording" | "", the id in the path)."""
+        """(one of the kinds in _PATHS, or "", the id in the path)."""
         base = f"/2010-04-01/Accounts/{self.server.state.account_sid}"
-        if path == f"{base}/Messages.json":
-            return "messages", ""
-        if path == f"{base}/Calls.json":
-            return "calls", ""
-        found = re.fullmatch(re.escape(base) + r"/Calls/(CA\w+)\.json", path)
-        if found:
-            return "call", found.group(1)
-        found = re.fullmatch(re.escape(base) + r"/Recordings/(RE\w+)\.mp3", path)
-        if found:
-            return "recording", found.group(1)
+        if not path.startswith(base):
+            return "", ""
+        for kind, pattern in self._PATHS:
+            found = pattern.fullmatch(path[len(base) :])
+            if found:
+                return kind, found.group(1) if pattern.groups else ""
         return "", ""
 
     def _authorized(self, path: str) -> bool:
@@ -166,7 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         page_size = min(1000, int(query.get("PageSize", "50")))
         with self.server.state.lock:
-            found = [m for m in self.server.state.messages if m.to == query.get("To", m.to)]
+            gone = {sid for kind, sid in self.server.state.deleted if kind == "message"}
+            found = [
+                m
+                for m in self.server.state.messages
+                if m.to == query.get("To", m.to) and m.sid not in gone
+            ]
         found.reverse()
         self._json(
             200,
@@ -208,6 +223,39 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with state.lock:
                 state.in_progress -= 1
+
+    def do_DELETE(self) -> None:
+        """Delete a message, a call or a recording: 204, or 404 when it is already gone
+        (the real API's answers). The stand-in knows only the messages it accepted, so
+        any well-formed sid it has not deleted yet counts as present."""
+        state = self.server.state
+        path = urlsplit(self.path).path
+        if not self._authorized(path):
+            return
+        kind, sid = self._resource_of(path)
+        kinds = {"message": "message", "call": "call", "recording-resource": "recording"}
+        if kind not in kinds:
+            self._not_found()
+            return
+        with state.lock:
+            if state.failures:
+                failure = state.failures.popleft()
+                self._json(
+                    failure.status,
+                    {"code": failure.code, "message": failure.message, "status": failure.status},
+                )
+                return
+            entry = (kinds[kind], sid)
+            gone = entry in state.deleted
+            if not gone:
+                state.deleted.append(entry)
+                state.recordings.pop(sid, None)
+        if gone:
+            self._not_found()
+            return
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _accept(self, form: dict[str, str]) -> None:
         state = self.server.state
@@ -325,6 +373,11 @@ class TwilioStandIn:
     def calls(self) -> list[PlacedCall]:
         with self.state.lock:
             return list(self.state.calls)
+
+    @property
+    def deleted(self) -> list[tuple[str, str]]:
+        with self.state.lock:
+            return list(self.state.deleted)
 
     def add_recording(self, sid: str, audio: bytes) -> None:
         with self.state.lock:

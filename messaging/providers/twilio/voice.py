@@ -4,6 +4,7 @@ places to dispatchers' phones."""
 from __future__ import annotations
 
 import base64
+import re
 import urllib.request
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +19,7 @@ from messaging.providers.twilio.client import TWILIO_API, make_client
 
 VOICE_PATH = "/hooks/twilio/voice"
 RECORDING_TYPE = "audio/mpeg"
+RECORDING_SID = re.compile(r"RE\w{1,62}")
 
 
 def step_url(step: script.Step) -> str:
@@ -182,3 +184,29 @@ class TwilioVoice:
                 return response.read(), response.headers.get("Content-Type", RECORDING_TYPE)
         except OSError as exc:
             raise ProviderUnavailable("Twilio could not be reached for the recording.") from exc
+
+    def delete_recording(self, *, reference: str) -> None:
+        # The reference is the recording's API address; its last part is the sid.
+        sid = reference.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json")
+        if not reference.startswith(TWILIO_API + "/") or not RECORDING_SID.fullmatch(sid):
+            raise ProviderUnavailable("The recording is not on Twilio's API.")
+        try:
+            self.client.recordings(sid).delete()
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                raise ProviderUnavailable(
+                    f"Twilio refused to delete a recording ({exc.status})."
+                ) from exc
+        except OSError as exc:
+            raise ProviderUnavailable("Twilio could not be reached.") from exc
+
+    def delete_call(self, *, sid: str) -> None:
+        try:
+            self.client.calls(sid).delete()
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                raise ProviderUnavailable(
+                    f"Twilio refused to delete a call ({exc.status})."
+                ) from exc
+        except OSError as exc:
+            raise ProviderUnavailable("Twilio could not be reached.") from exc
