@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from calls.models import CallbackOutcome, PromptKey, VoiceLanguage
+from calls.models import CallbackOutcome, VoiceLanguage
 from core import phones
 from dispatch.forms import ShiftForm
 
@@ -74,9 +74,6 @@ class PromptForm(forms.Form):
         if not data.get("text", "").strip() and not data.get("audio"):
             raise forms.ValidationError(_("Type the prompt or upload a recording."))
         return data
-
-
-PROMPT_CHOICES = PromptKey.choices
 
 
 class LanguageForm(forms.ModelForm):  # type: ignore[type-arg]

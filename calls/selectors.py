@@ -7,7 +7,6 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from calls.models import LIVE_LEG_STATES, Call, CallState, DispatcherLine
 from calls.routing import lines_on_shift
@@ -63,7 +62,6 @@ def console_context(request: HttpRequest) -> dict[str, Any]:
         "line": line,
         "on_shift": line is not None and line.pk in on_shift,
         "dispatchers_on_shift": len(on_shift),
-        "now": timezone.now(),
     }
 
 

@@ -328,7 +328,6 @@ def prompt_list(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "languages": languages,
             "language_form": language_form,
-            "prompt_form": PromptForm(),
         },
         status=422 if request.method == "POST" else 200,
     )

@@ -98,3 +98,15 @@ def test_a_recording_the_provider_cannot_serve_is_a_clear_503(
     response = staff.get(f"/calls/{call.uuid}/recording/")
     assert response.status_code == 503
     assert not AuditEvent.objects.filter(action=AuditAction.VOICEMAIL_PLAYED).exists()
+
+
+@pytest.mark.django_db
+def test_each_calls_own_queue_is_deleted_when_the_call_ends(
+    client: Client, twilio_voice: Any
+) -> None:
+    dispatcher_on_shift("ana", "+15105550201")
+    caller = Caller(client)
+    queued = caller.press(caller.dial(), "1")
+    caller.post(queued.find("Enqueue").get("waitUrl", ""), QueueSid="QU123")
+    caller.leave_queue(queued, "hangup")
+    assert ("queue", "QU123") in twilio_voice.deleted

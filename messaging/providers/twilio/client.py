@@ -33,6 +33,18 @@ class _BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
         return super().request(method, url, *args, **kwargs)
 
 
+def delete_resource(resource: Any, what: str) -> None:
+    """Delete one of Twilio's copies (a message, a call, a recording, a queue); one
+    already gone (404) is fine, anything else is asked again later."""
+    try:
+        resource.delete()
+    except TwilioRestException as exc:
+        if exc.status != 404:
+            raise ProviderUnavailable(f"Twilio refused to delete {what} ({exc.status}).") from exc
+    except OSError as exc:
+        raise ProviderUnavailable("Twilio could not be reached.") from exc
+
+
 def make_client() -> Client:
     http_client = (
         _BaseUrlHttpClient(settings.TWILIO_API_BASE, timeout=10)
@@ -96,12 +108,4 @@ class TwilioProvider:
         return None
 
     def delete_message(self, *, sid: str) -> None:
-        try:
-            self.client.messages(sid).delete()
-        except TwilioRestException as exc:
-            if exc.status != 404:
-                raise ProviderUnavailable(
-                    f"Twilio refused to delete a message ({exc.status})."
-                ) from exc
-        except OSError as exc:
-            raise ProviderUnavailable("Twilio could not be reached.") from exc
+        delete_resource(self.client.messages(sid), "a message")

@@ -111,6 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         ("call", re.compile(r"/Calls/(CA\w+)\.json")),
         ("recording", re.compile(r"/Recordings/(RE\w+)\.mp3")),
         ("recording-resource", re.compile(r"/Recordings/(RE\w+)\.json")),
+        ("queue", re.compile(r"/Queues/(QU\w+)\.json")),
     )
 
     def _resource_of(self, path: str) -> tuple[str, str]:
@@ -225,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
                 state.in_progress -= 1
 
     def do_DELETE(self) -> None:
-        """Delete a message, a call or a recording: 204, or 404 when it is already gone
+        """Delete a message, a call, a recording or a queue: 204, or 404 when it is already gone
         (the real API's answers). The stand-in knows only the messages it accepted, so
         any well-formed sid it has not deleted yet counts as present."""
         state = self.server.state
@@ -233,7 +234,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized(path):
             return
         kind, sid = self._resource_of(path)
-        kinds = {"message": "message", "call": "call", "recording-resource": "recording"}
+        kinds = {
+            "message": "message",
+            "call": "call",
+            "recording-resource": "recording",
+            "queue": "queue",
+        }
         if kind not in kinds:
             self._not_found()
             return

@@ -15,7 +15,7 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from calls import script
 from messaging.providers import ProviderUnavailable
-from messaging.providers.twilio.client import TWILIO_API, make_client
+from messaging.providers.twilio.client import TWILIO_API, delete_resource, make_client
 
 VOICE_PATH = "/hooks/twilio/voice"
 RECORDING_TYPE = "audio/mpeg"
@@ -160,13 +160,7 @@ class TwilioVoice:
                     ) from exc
 
     def delete_queue(self, *, sid: str) -> None:
-        try:
-            self.client.queues(sid).delete()
-        except TwilioRestException as exc:
-            if exc.status != 404:
-                raise ProviderUnavailable(
-                    f"Twilio refused to delete a queue ({exc.status})."
-                ) from exc
+        delete_resource(self.client.queues(sid), "a queue")
 
     def fetch_recording(self, *, reference: str) -> tuple[bytes, str]:
         if not reference.startswith(TWILIO_API + "/"):
@@ -190,23 +184,7 @@ class TwilioVoice:
         sid = reference.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json")
         if not reference.startswith(TWILIO_API + "/") or not RECORDING_SID.fullmatch(sid):
             raise ProviderUnavailable("The recording is not on Twilio's API.")
-        try:
-            self.client.recordings(sid).delete()
-        except TwilioRestException as exc:
-            if exc.status != 404:
-                raise ProviderUnavailable(
-                    f"Twilio refused to delete a recording ({exc.status})."
-                ) from exc
-        except OSError as exc:
-            raise ProviderUnavailable("Twilio could not be reached.") from exc
+        delete_resource(self.client.recordings(sid), "a recording")
 
     def delete_call(self, *, sid: str) -> None:
-        try:
-            self.client.calls(sid).delete()
-        except TwilioRestException as exc:
-            if exc.status != 404:
-                raise ProviderUnavailable(
-                    f"Twilio refused to delete a call ({exc.status})."
-                ) from exc
-        except OSError as exc:
-            raise ProviderUnavailable("Twilio could not be reached.") from exc
+        delete_resource(self.client.calls(sid), "a call")
