@@ -50,6 +50,7 @@ class AuditAction(models.TextChoices):
     VOICE_PROMPT_SAVED = "voice.prompt_saved", _("hotline prompt saved")
     RETENTION_PURGED = "retention.purged", _("personal data purged on schedule")
     RETENTION_CHANGED = "retention.changed", _("retention period changed")
+    AUDIT_VIEWED = "audit.viewed", _("audit log searched")
 
 
 class AuditEvent(models.Model):

@@ -7,3 +7,4 @@ import rules
 from accounts.rules import is_coordinator
 
 rules.add_perm("core.manage_retention", is_coordinator)
+rules.add_perm("core.view_audit", is_coordinator)

@@ -19,6 +19,7 @@ urlpatterns = [
     path("alerts/", include("alerts.urls")),
     path("calls/", include("calls.urls")),
     path("retention/", include("core.urls")),
+    path("audit/", include("core.audit_urls")),
     path("join/", include("alerts.public_urls")),
     path("r/", include("dispatch.field_urls")),
     path("report/", include("intake.urls")),

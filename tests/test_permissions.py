@@ -120,6 +120,8 @@ EXPECTED: dict[str, Expected] = {
     "calls:prompt-save": coordinators(405),
     # Retention (core)
     "retention:rules": coordinators(200),
+    # The audit log (core)
+    "audit:log": coordinators(200),
     # Public pages
     "join:join": everyone(200),
     "join:confirm": everyone(405),
