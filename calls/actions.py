@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -22,6 +22,7 @@ from calls.models import (
 )
 from core import audit, phones
 from core.models import AuditAction
+from dispatch.actions import check_shift
 from incidents.actions import ActionRefused
 from intake.actions import CallReport, file_call_report
 from intake.models import Report
@@ -81,10 +82,7 @@ def save_line(*, actor: Any, user: Any, phone: str, active: bool = True) -> Disp
 def add_shift(
     *, actor: Any, line: DispatcherLine, starts_at: datetime, ends_at: datetime
 ) -> DispatcherShift:
-    if ends_at <= starts_at:
-        raise ActionRefused(_("A shift must end after it starts."))
-    if ends_at - starts_at > timedelta(hours=24):
-        raise ActionRefused(_("A shift can last at most 24 hours."))
+    check_shift(starts_at, ends_at)
     with transaction.atomic():
         shift = DispatcherShift.objects.create(line=line, starts_at=starts_at, ends_at=ends_at)
         audit.record(actor=actor, action=AuditAction.DISPATCHER_LINE_SAVED, target=line.user)

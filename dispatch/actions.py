@@ -12,7 +12,7 @@ import io
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -206,11 +206,16 @@ def add_training(
     )
 
 
-def add_shift(*, actor: Any, responder: Responder, starts_at: Any, ends_at: Any) -> Shift:
+def check_shift(starts_at: datetime, ends_at: datetime) -> None:
+    """The rule for every shift, a responder's or a dispatcher's."""
     if ends_at <= starts_at:
         raise ActionRefused(_("A shift must end after it starts."))
     if ends_at - starts_at > timedelta(hours=24):
         raise ActionRefused(_("A shift can last at most 24 hours."))
+
+
+def add_shift(*, actor: Any, responder: Responder, starts_at: Any, ends_at: Any) -> Shift:
+    check_shift(starts_at, ends_at)
     return Shift.objects.create(responder=responder, starts_at=starts_at, ends_at=ends_at)
 
 

@@ -49,6 +49,8 @@ class TestConsoleSection:
         assert "Phone line" in page
         assert "You are on shift:" in page
         assert "1 phone ringing" in page
+        ringing_call = Call.objects.get(provider_sid="CA2")
+        assert f'href="/calls/{ringing_call.uuid}/"' in page
         assert f"missed-{missed.uuid}" in page
         assert "Called back: reached" in page
 

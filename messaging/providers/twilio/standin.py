@@ -100,6 +100,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _fail_if_asked(self) -> bool:
+        """Answer with the next failure queued by ``fail_next``, if any (the caller
+        holds the state's lock)."""
+        state = self.server.state
+        if not state.failures:
+            return False
+        failure = state.failures.popleft()
+        self._json(
+            failure.status,
+            {"code": failure.code, "message": failure.message, "status": failure.status},
+        )
+        return True
+
     def _not_found(self) -> None:
         self._json(404, {"code": 20404, "message": "Not found", "status": 404})
 
@@ -244,12 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found()
             return
         with state.lock:
-            if state.failures:
-                failure = state.failures.popleft()
-                self._json(
-                    failure.status,
-                    {"code": failure.code, "message": failure.message, "status": failure.status},
-                )
+            if self._fail_if_asked():
                 return
             entry = (kinds[kind], sid)
             gone = entry in state.deleted
@@ -267,12 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             now = time.monotonic()
-            if state.failures:
-                failure = state.failures.popleft()
-                self._json(
-                    failure.status,
-                    {"code": failure.code, "message": failure.message, "status": failure.status},
-                )
+            if self._fail_if_asked():
                 return
             if state.rate_per_second:
                 while state.recent and now - state.recent[0] > 1.0:
@@ -297,12 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _call(self, form: dict[str, str], sid: str) -> None:
         state = self.server.state
         with state.lock:
-            if state.failures:
-                failure = state.failures.popleft()
-                self._json(
-                    failure.status,
-                    {"code": failure.code, "message": failure.message, "status": failure.status},
-                )
+            if self._fail_if_asked():
                 return
             if not sid:
                 placed = PlacedCall(
