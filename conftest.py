@@ -30,6 +30,27 @@ OUTSIDE_AREA = (37.8715, -122.2730)  # Berkeley: valid, but not covered
 
 
 @pytest.fixture(autouse=True)
+def _force_login_completes_mfa(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``client.force_login(user)`` is Django's test API for "already fully signed in",
+    and the project's tests use it that way: it now also marks the session as having
+    completed MFA (``accounts.mfa``), as a real login with a second factor would.
+    The MFA tests themselves log in through the real forms."""
+    from django.test.client import ClientMixin
+
+    from accounts import mfa
+
+    original = ClientMixin.force_login
+
+    def force_login(self: Any, user: Any, backend: str | None = None) -> None:
+        original(self, user, backend)
+        session = self.session
+        session[mfa.MFA_AT] = int(time.time())
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+
+
+@pytest.fixture(autouse=True)
 def _isolated(settings: Any) -> Iterator[None]:
     settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
     settings.TWILIO_ACCOUNT_SID = "ACtest"

@@ -40,3 +40,17 @@ class User(AbstractUser):
 
     def has_role(self, *roles: Role) -> bool:
         return self.is_active and self.role in roles
+
+
+class TOTPStep(models.Model):
+    """The last TOTP time step a person's code was accepted for (``accounts.mfa``): a code
+    of that step or an earlier one is refused, so each code works once, in every web
+    process, whatever the cache."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    step = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"TOTP step {self.step} of user {self.user_id}"

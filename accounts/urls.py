@@ -6,5 +6,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
+    path("login/mfa/", views.mfa_step, name="mfa"),
+    path("reauthenticate/", views.reauthenticate, name="reauth"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
 ]

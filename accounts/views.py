@@ -2,14 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.webauthn.forms import AuthenticateWebAuthnForm
+from allauth.mfa.webauthn.internal.auth import begin_authentication
+from django.conf import settings
+from django.contrib.auth import REDIRECT_FIELD_NAME, authenticate
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import throttle
+from accounts import audit, mfa, reauth, throttle
+from accounts.forms import CodeForm, PasswordForm
+from accounts.models import User
+from core.models import AuditAction
 
 
 class LoginView(auth_views.LoginView):
@@ -36,16 +47,147 @@ class LoginView(auth_views.LoginView):
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         if self._username() and self.request.POST.get("password"):
             throttle.record_failure(self.request, self._username())
+            audit.failed_login(self._username())
         return super().form_invalid(form)
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        """The password is right: Django's ``login()`` (a new session key, the session
+        stamps), then the MFA step, or enrolment the first time (``accounts.mfa``)."""
         throttle.record_success(self.request, self._username())
-        return super().form_valid(form)
+        super().form_valid(form)
+        reauth.stamp_password(self.request)
+        user: Any = form.get_user()
+        return HttpResponseRedirect(mfa.step_url(user, self.get_redirect_url()))
 
 
 class LogoutView(auth_views.LogoutView):
     """Logout only by POST with a CSRF token (Django's LogoutView refuses GET since
     5.0, with 405)."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        response = super().post(request, *args, **kwargs)
+        if user.is_authenticated:
+            audit.account_event(actor=user, action=AuditAction.LOGOUT, user=user)
+        return response
+
+
+def _throttle_name(kind: str, user: User) -> str:
+    # Throttled like the password: per client and account, and per client; never per
+    # account alone, so the owner still gets in from elsewhere (R10).
+    return f"{kind}\x00{user.get_username()}"
+
+
+def _too_many(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    context["refusal"] = _("Too many failed attempts. Wait a few minutes before trying again.")
+    return render(request, template, context, status=429)
+
+
+class _SecondFactor:
+    """The code and passkey forms of one page (the MFA step or re-authentication)."""
+
+    def __init__(self, request: HttpRequest, user: User) -> None:
+        self.request = request
+        self.user = user
+        self.has_passkey = Authenticator.objects.filter(
+            user=user, type=Authenticator.Type.WEBAUTHN
+        ).exists()
+        data = request.POST if request.method == "POST" else None
+        passkey_posted = data is not None and "credential" in data and "code" not in data
+        self.code_form = CodeForm(user=user, data=None if passkey_posted else data)
+        self.passkey_form = AuthenticateWebAuthnForm(
+            user=user, data=data if passkey_posted else None
+        )
+        self.posted = self.passkey_form if passkey_posted else self.code_form
+
+    def context(self) -> dict[str, Any]:
+        context: dict[str, Any] = {"form": self.code_form, "has_passkey": self.has_passkey}
+        if self.has_passkey:
+            context["passkey_form"] = self.passkey_form
+            context["js_data"] = {"request_options": begin_authentication(self.user)}
+        return context
+
+
+@sensitive_post_parameters("code")
+@never_cache
+def mfa_step(request: HttpRequest) -> HttpResponse:
+    """The second step of a login: a code from the authenticator app, a recovery code
+    or a passkey. Reached only by a password-only session of an enrolled person."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    user: Any = request.user
+    next_url = mfa.safe_next(request, str(request.GET.get(REDIRECT_FIELD_NAME, "")))
+    if mfa.is_complete(request):
+        return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    if not mfa.is_enrolled(user):
+        return HttpResponseRedirect(mfa.step_url(user))
+    template = "accounts/mfa_step.html"
+    factor = _SecondFactor(request, user)
+    if request.method == "POST":
+        name = _throttle_name("mfa", user)
+        if throttle.is_refused(request, name):
+            return _too_many(request, template, factor.context())
+        if factor.posted.is_valid():
+            factor.posted.save()
+            throttle.record_success(request, name)
+            # A new key for the now fully signed-in session.
+            request.session.cycle_key()
+            mfa.complete(request)
+            audit.account_event(actor=user, action=AuditAction.LOGIN, user=user)
+            return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+        throttle.record_failure(request, name)
+        audit.account_event(actor=user, action=AuditAction.MFA_FAILED, user=user)
+    return render(request, template, factor.context())
+
+
+@sensitive_post_parameters("password", "code")
+@never_cache
+@login_required
+def reauthenticate(request: HttpRequest) -> HttpResponse:
+    """Confirm the password and a second factor again (``accounts.reauth``). Someone
+    enrolling their first factor has none yet: for them the password alone."""
+    user: Any = request.user
+    next_url = mfa.safe_next(
+        request,
+        str(request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME, "")),
+    )
+    enrolled = mfa.is_enrolled(user)
+    template = "accounts/reauth.html"
+    data = request.POST if request.method == "POST" else None
+    password_form = PasswordForm(data=data)
+    factor = _SecondFactor(request, user) if enrolled else None
+    context: dict[str, Any] = {
+        "password_form": password_form,
+        "next": next_url,
+        "enrolled": enrolled,
+        **(factor.context() if factor else {}),
+    }
+    if request.method == "POST":
+        name = _throttle_name("reauth", user)
+        if throttle.is_refused(request, name):
+            return _too_many(request, template, context)
+        password_ok = password_form.is_valid() and (
+            authenticate(
+                request,
+                username=user.get_username(),
+                password=password_form.cleaned_data["password"],
+            )
+            is not None
+        )
+        # The code only after the password: a wrong password spends no code.
+        factor_ok = password_ok and (factor.posted.is_valid() if factor else True)
+        if password_ok and factor_ok:
+            if factor:
+                factor.posted.save()
+            throttle.record_success(request, name)
+            if enrolled:
+                reauth.stamp(request)
+            reauth.stamp_password(request)
+            audit.account_event(actor=user, action=AuditAction.REAUTHENTICATED, user=user)
+            return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+        throttle.record_failure(request, name)
+        context["error"] = _("The password or the code is not right. Try again.")
+    return render(request, template, context)
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -51,6 +51,16 @@ class AuditAction(models.TextChoices):
     RETENTION_PURGED = "retention.purged", _("personal data purged on schedule")
     RETENTION_CHANGED = "retention.changed", _("retention period changed")
     AUDIT_VIEWED = "audit.viewed", _("audit log searched")
+    LOGIN = "account.login", _("logged in (password and MFA)")
+    LOGIN_FAILED = "account.login_failed", _("failed login")
+    LOGOUT = "account.logout", _("logged out")
+    ACCOUNT_DISABLED = "account.disabled", _("account disabled")
+    REAUTHENTICATED = "account.reauthenticated", _("confirmed password and MFA again")
+    MFA_ENROLLED = "mfa.enrolled", _("MFA authenticator added")
+    MFA_REMOVED = "mfa.removed", _("MFA authenticator removed")
+    MFA_FAILED = "mfa.failed", _("wrong MFA code or passkey")
+    RECOVERY_CODES_GENERATED = "mfa.codes_generated", _("recovery codes generated")
+    RECOVERY_CODE_USED = "mfa.code_used", _("recovery code used")
 
 
 class AuditEvent(models.Model):

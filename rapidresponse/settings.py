@@ -78,6 +78,11 @@ INSTALLED_APPS = [
     "template_partials",
     "rules.apps.AutodiscoverRulesConfig",
     "csp",
+    # allauth's MFA (TOTP, passkeys, recovery codes); our own login view hands off to
+    # it (accounts/mfa.py). allauth.account is required by allauth.mfa.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "core",
     "accounts",
     "messaging",
@@ -99,6 +104,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Idle and absolute session limits; before anything that reads request.user.
     "accounts.sessions.SessionTimeoutMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Staff pages need a session that completed MFA (accounts/mfa.py).
+    "accounts.mfa.MFARequiredMiddleware",
     "core.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -208,6 +216,20 @@ RR_SESSION_IDLE_SECONDS = env_int("RR_SESSION_IDLE_SECONDS", 30 * 60)
 RR_LOGIN_THROTTLE_SECONDS = env_int("RR_LOGIN_THROTTLE_SECONDS", 15 * 60)
 RR_LOGIN_FAILURES_PER_ACCOUNT = env_int("RR_LOGIN_FAILURES_PER_ACCOUNT", 5)
 RR_LOGIN_FAILURES_PER_CLIENT = env_int("RR_LOGIN_FAILURES_PER_CLIENT", 30)
+# MFA for every staff account (accounts/mfa.py, accounts/reauth.py). No SMS codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = False
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+MFA_FORMS = {"activate_totp": "accounts.forms.ActivateTOTPForm"}
+MFA_TOTP_ISSUER = os.environ.get("RR_NETWORK_NAME", "Rapid Response")
+# Passkeys need https, except on localhost in development.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# allauth's limits count per account (a lockout, R10) and key on the address; ours
+# (accounts/throttle.py) count per client and account, under keyed hashes.
+ACCOUNT_RATE_LIMITS: dict[str, str] | bool = False
+# Seconds within which a password + MFA proof counts as recent (accounts/reauth.py).
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("RR_REAUTH_SECONDS", 300)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG

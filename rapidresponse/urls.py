@@ -14,6 +14,7 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
+    path("accounts/mfa/", include("accounts.mfa_urls")),
     path("console/", include("incidents.urls")),
     path("dispatch/", include("dispatch.urls")),
     path("alerts/", include("alerts.urls")),

@@ -26,6 +26,7 @@ from conftest import make_user
 
 ROLES = ("anonymous", "verifier", "family_support", "dispatcher", "coordinator")
 LOGIN = "login"  # a 302 to the login page, with ?next=
+REAUTH = "reauth"  # a 302 to the re-authentication page (accounts.reauth), with ?next=
 
 Outcome = int | str  # a status code, LOGIN, or "redirect:<path>"
 Expected = dict[str, Outcome]
@@ -68,6 +69,21 @@ EXPECTED: dict[str, Expected] = {
     "healthz": everyone(200),
     "accounts:login": {"anonymous": 200, **dict.fromkeys(ROLES[1:], "redirect:/")},
     "accounts:logout": everyone(405),
+    # MFA (accounts/mfa.py): these sessions completed MFA (force_login, see conftest)
+    "accounts:mfa": staff("redirect:/"),
+    "accounts:reauth": staff(200),
+    "mfa_index": staff(200),
+    # Adding or changing a factor asks for password and MFA again; these people have
+    # no factor yet (404) and no recovery codes (404). Every page acts on request.user.
+    "mfa_activate_totp": staff(REAUTH),
+    "mfa_deactivate_totp": staff(404),
+    "mfa_view_recovery_codes": staff(404),
+    "mfa_generate_recovery_codes": staff(REAUTH),
+    "mfa_download_recovery_codes": staff(404),
+    "mfa_list_webauthn": staff(200),
+    "mfa_add_webauthn": staff(REAUTH),
+    "mfa_remove_webauthn": staff(REAUTH),
+    "mfa_edit_webauthn": staff(REAUTH),
     # The console (incidents)
     "incidents:console": dispatchers(200),
     "incidents:events": dispatchers(200),
@@ -189,6 +205,8 @@ def outcome_of(response: Any) -> Outcome:
         location = response["Location"]
         if location.startswith(reverse("accounts:login") + "?next="):
             return LOGIN
+        if location.startswith(reverse("accounts:reauth") + "?next="):
+            return REAUTH
         return f"redirect:{location}"
     return int(response.status_code)
 

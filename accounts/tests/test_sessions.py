@@ -254,9 +254,9 @@ def test_saving_an_active_user_keeps_their_sessions() -> None:
 
 @pytest.mark.django_db
 def test_logout_refuses_get_and_needs_csrf() -> None:
-    make_user(Role.DISPATCHER, "dana")
+    dana = make_user(Role.DISPATCHER, "dana")
     client = Client(enforce_csrf_checks=True)
-    assert client.login(username="dana", password=PASSWORD)
+    client.force_login(dana)
 
     assert client.get("/accounts/logout/").status_code == 405
     assert is_logged_in(client)

@@ -1,0 +1,62 @@
+"""Forms for the MFA step and re-authentication, on top of allauth's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.mfa.adapter import get_adapter
+from allauth.mfa.base.forms import AuthenticateForm
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.forms import ActivateTOTPForm as AllauthActivateTOTPForm
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts import mfa
+
+CODE_ATTRS = {
+    "autocomplete": "one-time-code",
+    "inputmode": "numeric",
+    "autocapitalize": "off",
+    "spellcheck": "false",
+    "maxlength": "16",
+}
+
+
+class ActivateTOTPForm(AllauthActivateTOTPForm):  # type: ignore[misc]
+    """allauth's form, with a labelled numeric one-time-code input."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["code"]
+        field.label = _("Code from your authenticator app")
+        field.widget.attrs.update({**CODE_ATTRS, "placeholder": ""})
+        field.help_text = _("Six digits; a new code appears every 30 seconds.")
+
+
+class CodeForm(AuthenticateForm):  # type: ignore[misc]
+    """A TOTP code or a recovery code. allauth checks the code (and marks a recovery
+    code used); a TOTP code must also be of a time step not used before
+    (``accounts.mfa.accept_totp_step``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["code"]
+        field.label = _("Code from your authenticator app, or a recovery code")
+        field.widget.attrs.update({**CODE_ATTRS, "placeholder": ""})
+
+    def clean_code(self) -> str:
+        code = str(self.cleaned_data.get("code", "")).strip()
+        totp = Authenticator.objects.filter(user=self.user, type=Authenticator.Type.TOTP).first()
+        step = mfa.matching_totp_step(totp, code) if totp is not None else None
+        if step is not None and not mfa.accept_totp_step(self.user, step):
+            raise get_adapter().validation_error("incorrect_code")
+        self.cleaned_data["code"] = code
+        return str(super().clean_code())
+
+
+class PasswordForm(forms.Form):
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
