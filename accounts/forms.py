@@ -32,6 +32,14 @@ class ActivateTOTPForm(AllauthActivateTOTPForm):  # type: ignore[misc]
         field.widget.attrs.update({**CODE_ATTRS, "placeholder": ""})
         field.help_text = _("Six digits; a new code appears every 30 seconds.")
 
+    def clean_code(self) -> str:
+        code = str(super().clean_code())
+        # The code that confirmed the app is spent: it cannot log in afterwards.
+        step = mfa.matching_step(self.secret, code)
+        if step is not None:
+            mfa.accept_totp_step(self.user, step)
+        return code
+
 
 class CodeForm(AuthenticateForm):  # type: ignore[misc]
     """A TOTP code or a recovery code. allauth checks the code (and marks a recovery

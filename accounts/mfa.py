@@ -38,6 +38,7 @@ from django.contrib.auth import REDIRECT_FIELD_NAME, SESSION_KEY
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import audit
@@ -64,6 +65,8 @@ ENROL_URL_NAMES = frozenset(
 # Pages that need no staff session at all (besides PUBLIC_PREFIXES): the sign-up page
 # and the responders' signed links; their views check what they need themselves.
 OPEN_PREFIXES = (*PUBLIC_PREFIXES, "/join/", "/r/")
+# The recorded hotline prompts, which the telephone provider fetches.
+OPEN_URL_NAMES = frozenset({"calls:prompt-audio"})
 
 
 def is_complete(request: HttpRequest) -> bool:
@@ -75,7 +78,7 @@ def complete(request: HttpRequest) -> None:
     re-authentication (password and MFA) for ``accounts.reauth``."""
     from accounts import reauth
 
-    now = int(time.time())
+    now = int(timezone.now().timestamp())
     request.session[MFA_AT] = now
     reauth.stamp(request, now)
 
@@ -110,8 +113,16 @@ def safe_next(request: HttpRequest, value: str) -> str:
 
 def matching_totp_step(authenticator: Authenticator, code: str) -> int | None:
     """The time step (counter) within allauth's tolerance whose code ``code`` is."""
-    secret = decrypt(authenticator.data["secret"])
-    now = int(time.time()) // mfa_settings.TOTP_PERIOD
+    return matching_step(decrypt(authenticator.data["secret"]), code)
+
+
+def totp_time() -> float:
+    """The clock of TOTP codes (tests replace it, and allauth's, to fix a time step)."""
+    return time.time()
+
+
+def matching_step(secret: str, code: str) -> int | None:
+    now = int(totp_time()) // mfa_settings.TOTP_PERIOD
     tolerance = mfa_settings.TOTP_TOLERANCE
     typed = "".join(code.split())
     for counter in range(now - tolerance, now + tolerance + 1):
@@ -135,12 +146,6 @@ def accept_totp_step(user: User, step: int) -> bool:
         except IntegrityError:
             return False
         return True
-
-
-def mark_current_step_used(user: User) -> None:
-    """After enrolment: the code just typed to confirm the app is spent too."""
-    now = int(time.time()) // mfa_settings.TOTP_PERIOD
-    accept_totp_step(user, now + mfa_settings.TOTP_TOLERANCE)
 
 
 # Enforcement -----------------------------------------------------------------------
@@ -168,17 +173,26 @@ class MFARequiredMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if SESSION_KEY in request.session and not is_complete(request):
+        pending = SESSION_KEY in request.session and not is_complete(request)
+        if pending:
             refusal = self._refusal(request)
             if refusal is not None:
                 return refusal
-        return self.get_response(request)
+        response = self.get_response(request)
+        if pending and request.method == "POST" and _url_name(request) in ENROL_URL_NAMES:
+            user: Any = request.user
+            if user.is_authenticated and is_enrolled(user):
+                # Enrolling proved the new factor: the first login's session is
+                # complete, under a new key.
+                request.session.cycle_key()
+                complete(request)
+        return response
 
     def _refusal(self, request: HttpRequest) -> HttpResponse | None:
         if request.path.startswith(OPEN_PREFIXES):
             return None
         name = _url_name(request)
-        if name in STEP_URL_NAMES:
+        if name in STEP_URL_NAMES or name in OPEN_URL_NAMES:
             return None
         user: Any = request.user
         enrolled = is_enrolled(user)
@@ -205,6 +219,7 @@ class MFARequiredMiddleware:
 
 
 # Audit of allauth's events ---------------------------------------------------------
+# allauth sends "added", "removed" and "reset" after its transaction commits.
 
 
 def _on_added(sender: Any, request: HttpRequest, user: User, authenticator: Any, **kw: Any) -> None:
@@ -214,11 +229,6 @@ def _on_added(sender: Any, request: HttpRequest, user: User, authenticator: Any,
     audit.account_event(
         actor=user, action=AuditAction.MFA_ENROLLED, user=user, kind=str(authenticator.type)
     )
-    if authenticator.type == Authenticator.Type.TOTP:
-        mark_current_step_used(user)
-    # Enrolling proves the new factor: the first login's session is now complete.
-    if request is not None and request.user.is_authenticated and request.user.pk == user.pk:
-        complete(request)
 
 
 def _on_removed(
@@ -236,7 +246,9 @@ def _on_reset(sender: Any, request: HttpRequest, user: User, authenticator: Any,
 
 def _on_used(sender: Any, request: HttpRequest, user: User, authenticator: Any, **kw: Any) -> None:
     if authenticator.type == Authenticator.Type.RECOVERY_CODES:
-        unused = len(authenticator.wrap().get_unused_codes())
+        # allauth marked the code used on a fresh copy of the row.
+        current = Authenticator.objects.get(pk=authenticator.pk)
+        unused = len(current.wrap().get_unused_codes())
         audit.account_event(
             actor=user, action=AuditAction.RECOVERY_CODE_USED, user=user, remaining=unused
         )

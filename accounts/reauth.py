@@ -22,7 +22,6 @@ same stamp through ``accounts.adapters.AccountAdapter``.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
@@ -31,6 +30,7 @@ from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 
 REAUTH_AT = "rr_reauth_at"
 # When the password alone was last proved: enough only to enrol a first factor.
@@ -41,11 +41,11 @@ View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 def stamp(request: HttpRequest, now: int | None = None) -> None:
     """Record that this session just proved the password and a second factor."""
-    request.session[REAUTH_AT] = int(time.time()) if now is None else now
+    request.session[REAUTH_AT] = int(timezone.now().timestamp()) if now is None else now
 
 
 def stamp_password(request: HttpRequest) -> None:
-    request.session[PASSWORD_AT] = int(time.time())
+    request.session[PASSWORD_AT] = int(timezone.now().timestamp())
 
 
 def _within(request: HttpRequest, key: str, seconds: int | None) -> bool:
@@ -54,7 +54,7 @@ def _within(request: HttpRequest, key: str, seconds: int | None) -> bool:
         at = int(request.session[key])
     except (KeyError, TypeError, ValueError):
         return False
-    return 0 <= time.time() - at < limit
+    return 0 <= timezone.now().timestamp() - at < limit
 
 
 def is_recent(request: HttpRequest | None, seconds: int | None = None) -> bool:

@@ -86,13 +86,15 @@ def _too_many(request: HttpRequest, template: str, context: dict[str, Any]) -> H
 class _SecondFactor:
     """The code and passkey forms of one page (the MFA step or re-authentication)."""
 
-    def __init__(self, request: HttpRequest, user: User) -> None:
+    def __init__(self, request: HttpRequest, user: User, *, bound: bool = True) -> None:
         self.request = request
         self.user = user
         self.has_passkey = Authenticator.objects.filter(
             user=user, type=Authenticator.Type.WEBAUTHN
         ).exists()
-        data = request.POST if request.method == "POST" else None
+        # Rendering a bound form validates it, which would spend a code: a page that
+        # did not check the code shows unbound forms.
+        data = request.POST if request.method == "POST" and bound else None
         passkey_posted = data is not None and "credential" in data and "code" not in data
         self.code_form = CodeForm(user=user, data=None if passkey_posted else data)
         self.passkey_form = AuthenticateWebAuthnForm(
@@ -126,7 +128,7 @@ def mfa_step(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         name = _throttle_name("mfa", user)
         if throttle.is_refused(request, name):
-            return _too_many(request, template, factor.context())
+            return _too_many(request, template, _SecondFactor(request, user, bound=False).context())
         if factor.posted.is_valid():
             factor.posted.save()
             throttle.record_success(request, name)
@@ -164,8 +166,9 @@ def reauthenticate(request: HttpRequest) -> HttpResponse:
     }
     if request.method == "POST":
         name = _throttle_name("reauth", user)
+        unchecked = _SecondFactor(request, user, bound=False).context() if enrolled else {}
         if throttle.is_refused(request, name):
-            return _too_many(request, template, context)
+            return _too_many(request, template, {**context, **unchecked})
         password_ok = password_form.is_valid() and (
             authenticate(
                 request,
@@ -186,6 +189,8 @@ def reauthenticate(request: HttpRequest) -> HttpResponse:
             audit.account_event(actor=user, action=AuditAction.REAUTHENTICATED, user=user)
             return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
         throttle.record_failure(request, name)
+        if not password_ok:
+            context.update(unchecked)
         context["error"] = _("The password or the code is not right. Try again.")
     return render(request, template, context)
 
