@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts import mfa, reauth
 from accounts.models import Role, User
 from accounts.testing import code_at, current_step, enrol_totp, recovery_codes_of
+from accounts.tests.conftest import Clock
 from conftest import committed, make_user
 from core.models import AuditAction, AuditEvent
 
@@ -28,24 +29,6 @@ CONSOLE = "/console/"
 PASSWORD = "a-long-test-password"
 HERE = "198.51.100.7"
 ELSEWHERE = "203.0.113.9"
-
-
-class Clock:
-    """A fixed TOTP clock for allauth's and our code checks (only theirs)."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def time(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def totp_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr("allauth.mfa.totp.internal.auth.time", clock)
-    monkeypatch.setattr("accounts.mfa.totp_time", clock.time)
-    return clock
 
 
 def password(client: Client, username: str, address: str = HERE, next_url: str = "") -> Any:

@@ -10,6 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -47,6 +50,9 @@ DEMO_DISPATCHER_PHONES = [
     ("dispatcher2", "+15105550402", False),
 ]
 DEMO_PASSWORD = "rapid-response-demo"  # noqa: S105 - printed for the demo, refused without DEBUG
+# Every demo user's authenticator-app secret (MFA is required for staff). Demo only:
+# `manage.py demo_totp <username>` prints the current code, and only with DEBUG.
+DEMO_TOTP_SECRET = "RAPIDRESPONSEDEMOTOTPSECRET23456"  # noqa: S105 - demo only, as above
 
 
 class Command(BaseCommand):
@@ -82,6 +88,9 @@ class Command(BaseCommand):
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save()
+            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                TOTP.activate(user, DEMO_TOTP_SECRET)
+                RecoveryCodes.activate(user)
 
     @transaction.atomic
     def _incidents(self) -> None:
@@ -310,6 +319,10 @@ class Command(BaseCommand):
     def _print_logins(self) -> None:
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD})"))
+        self.stdout.write(
+            "Then the second step: `python manage.py demo_totp <username>` prints the "
+            f"authenticator code (or add the key {DEMO_TOTP_SECRET} to an authenticator app)."
+        )
         for username, _first, _last, role in DEMO_USERS:
             self.stdout.write(f"  {username:<12} {Role(role).label}")
         self.stdout.write(
