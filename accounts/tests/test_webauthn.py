@@ -53,7 +53,9 @@ class SoftKey:
             type="webauthn.create", challenge=challenge, origin=ORIGIN
         )
         credential = AttestedCredentialData.create(
-            Aaguid.NONE, self.credential_id, ES256.from_cryptography_key(self.private.public_key())
+            Aaguid.NONE,
+            self.credential_id,
+            ES256.from_cryptography_key(self.private.public_key()),  # type: ignore[no-untyped-call]
         )
         data = AuthenticatorData.create(
             hashlib.sha256(RP_ID.encode()).digest(),
