@@ -232,6 +232,7 @@ class Command(BaseCommand):
             changed = self.rotate(rotation, target, resume_after)
             total_changed += changed
             self.stdout.write(f"{target.label}: {changed} {verb}")
+        total_changed += self.rotate_mfa(rotation, verb)
         for problem in rotation.problems:
             self.stderr.write(
                 f"could not decrypt: {problem.label} pk={problem.pk} field={problem.field}"
@@ -240,6 +241,21 @@ class Command(BaseCommand):
         if rotation.problems:
             summary += f" {len(rotation.problems)} values could not be decrypted (listed above)."
         self.stdout.write(self.style.SUCCESS(summary))
+
+    def rotate_mfa(self, rotation: Rotation, verb: str) -> int:
+        """allauth's MFA secrets live in a JSON column (``accounts.keys``)."""
+        from accounts.keys import rotate_mfa_secrets
+
+        result = rotate_mfa_secrets(current=rotation.current, dry_run=rotation.dry_run)
+        for pk in result.undecryptable:
+            problem = Problem("allauth MFA secret", pk, "data")
+            if not rotation.skip:
+                raise CommandError(
+                    f"{problem.label} pk={pk} cannot be decrypted with the configured keys."
+                )
+            rotation.problems.append(problem)
+        self.stdout.write(f"MFA secrets: {result.changed} {verb}")
+        return result.changed
 
     def rotate(self, rotation: Rotation, target: Target, after_pk: Any) -> int:
         queryset = target.model._base_manager.all()
