@@ -37,6 +37,9 @@ serve: $(VENV)/.installed ## production profile: checks, migrations, WEB web + W
 	$(PY) -m core.serve --migrate --collectstatic --web $(or $(WEB),2) --workers $(or $(WORKERS),2) \
 	  --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000)
 
+load: $(VENV)/.installed ## a minute of locust on loopback against `core.serve` on a fresh PostgreSQL database
+	$(PY) tests/load/run.py --seconds $(or $(LOAD_SECONDS),60) --users $(or $(LOAD_USERS),40)
+
 test: $(VENV)/.installed ## run the whole test suite
 	$(BIN)/pytest -q
 

@@ -293,8 +293,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if args.command == "web-process":
         run_web_process(args.fd, args.grace)
         return 0
-    if args.web < 1 or args.workers < 1:
-        log("--web and --workers must each be at least 1.")
+    if args.web < 1 or args.workers < 0:
+        log("--web must be at least 1 and --workers at least 0.")
         return 2
     found = problems(base_env)
     if found:

@@ -28,7 +28,6 @@ from hypothesis.stateful import (
     initialize,
     invariant,
     multiple,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -43,7 +42,7 @@ from dispatch import actions as dispatch_actions
 from dispatch.models import Finding, Offer
 from dispatch.tests.factories import responder
 from incidents import actions as incident_actions
-from incidents.models import Incident, IllegalTransition, IncidentStatus, TimelineEntry
+from incidents.models import IllegalTransition, Incident, IncidentStatus, TimelineEntry
 from intake.tests.factories import web_report
 from messaging.models import OutboxMessage, OutboxStatus
 from tests.fuzz.settings import FUZZ_MACHINE
@@ -178,6 +177,18 @@ class AlertLifecycle(RuleBasedStateMachine):
         )
         if finding == Finding.VERIFIED:
             self.confirmations += 1
+
+    @rule(dispatcher=st.integers(0, 1))
+    def verify(self, dispatcher: int) -> None:
+        """A responder on the scene confirms it, then a dispatcher marks it verified."""
+        self.responder_reports(Finding.VERIFIED)
+        self.change_status(S.VERIFIED, dispatcher)
+
+    @rule(to=st.sampled_from([S.FALSE, S.UNVERIFIED]), dispatcher=st.integers(0, 1))
+    def reject(self, to: str, dispatcher: int) -> None:
+        """A responder finds nothing or something else; a dispatcher decides so."""
+        self.responder_reports(Finding.FALSE if to == S.FALSE else Finding.NOT_VERIFIED)
+        self.change_status(to, dispatcher)
 
     @rule(target=alerts, kind=st.sampled_from(list(AlertKind)), author=st.integers(0, 1))
     def compose(self, kind: str, author: int) -> Any:

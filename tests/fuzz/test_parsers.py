@@ -45,7 +45,11 @@ def test_normalize_is_e164_or_its_documented_error_and_idempotent(raw: str) -> N
 
 
 @FUZZ
-@given(st.one_of(phone_like, any_text, st.from_regex(r"\+1 ?\(?510\)? ?555[- ]?01\d\d", fullmatch=True)))
+@given(
+    st.one_of(
+        phone_like, any_text, st.from_regex(r"\+1 ?\(?510\)? ?555[- ]?01\d\d", fullmatch=True)
+    )
+)
 def test_a_sender_has_one_canonical_form(raw: str) -> None:
     """Inbound senders are hashed in this form: one number must give one hash."""
     once = phones.normalize_sender(raw)
@@ -118,9 +122,8 @@ def test_any_text_is_a_keyword_or_reaches_intake_and_never_crashes(
 
 field_value = st.one_of(st.text(max_size=600), st.sampled_from(["", "0", "-1", "501", "1e3"]))
 salute_form = st.fixed_dictionaries(
-    {
-        name: field_value
-        for name in [
+    dict.fromkeys(
+        [
             "finding",
             "officers",
             "vehicles",
@@ -128,8 +131,9 @@ salute_form = st.fixed_dictionaries(
             "agencies",
             "notes",
             *(f"salute_{part}" for part in dispatch_actions.SALUTE),
-        ]
-    }
+        ],
+        field_value,
+    )
 )
 
 
@@ -190,9 +194,7 @@ finite_or_not = st.floats(allow_nan=True, allow_infinity=True, width=64)
 @FUZZ
 @given(lat=finite_or_not, lng=finite_or_not)
 def test_impossible_coordinates_are_rejected(lat: float, lng: float) -> None:
-    possible = (
-        math.isfinite(lat) and math.isfinite(lng) and -90 <= lat <= 90 and -180 <= lng <= 180
-    )
+    possible = math.isfinite(lat) and math.isfinite(lng) and -90 <= lat <= 90 and -180 <= lng <= 180
     try:
         point = Point(lat, lng)
     except InvalidCoordinates:
@@ -203,7 +205,9 @@ def test_impossible_coordinates_are_rejected(lat: float, lng: float) -> None:
 
 
 @FUZZ
-@given(lat=st.one_of(any_text, finite_or_not.map(str)), lng=st.one_of(any_text, finite_or_not.map(str)))
+@given(
+    lat=st.one_of(any_text, finite_or_not.map(str)), lng=st.one_of(any_text, finite_or_not.map(str))
+)
 def test_parsed_coordinates_are_a_place_or_the_documented_error(lat: str, lng: str) -> None:
     try:
         point = Point.parse(lat, lng)
