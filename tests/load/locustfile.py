@@ -11,8 +11,9 @@ The load balancer terminates TLS in production, so every request says
 by hand over the loopback's plain HTTP.
 
 Settings come from the environment: RR_LOAD_TOKEN (the Twilio auth token the server
-checks), RR_LOAD_PUBLIC_URL (its RR_PUBLIC_URL), RR_LOAD_USER / RR_LOAD_PASSWORD (a
-dispatcher), RR_LOAD_RATE (requests a second per webhook user; 0: as fast as it can).
+checks), RR_LOAD_PUBLIC_URL (its RR_PUBLIC_URL), RR_LOAD_SESSION (a dispatcher's
+session cookie, from a login before the run), RR_LOAD_RATE (requests a second per
+webhook user; 0: as fast as it can).
 """
 
 from __future__ import annotations
@@ -156,20 +157,8 @@ class Dispatcher(HttpUser):
     wait_time = between(1, 2)
 
     def on_start(self) -> None:
-        page = self.client.get("/accounts/login/", headers=HTTPS, name="GET /accounts/login/")
-        csrf = CSRF_INPUT.search(page.text)
-        assert csrf is not None, "no CSRF token on the login page"
-        self.client.post(
-            "/accounts/login/",
-            data={
-                "csrfmiddlewaretoken": csrf.group(1),
-                "username": os.environ.get("RR_LOAD_USER", "load-dispatcher"),
-                "password": os.environ.get("RR_LOAD_PASSWORD", ""),
-            },
-            headers={**HTTPS, **_cookies(self), "Referer": PUBLIC_URL + "/accounts/login/"},
-            name="POST /accounts/login/",
-            allow_redirects=False,
-        )
+        # tests/load/run.py logged in through the login page before the run.
+        self.client.cookies.set("sessionid", os.environ["RR_LOAD_SESSION"])
 
     @task(3)
     def console(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import secrets
 import signal
 import socket
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -150,6 +152,49 @@ def production_server(env: dict[str, str], web: int, workers: int, log: Path) ->
             process.kill()
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def log_in(base: str) -> str:
+    """A dispatcher's session cookie, through the real login page, before the timed run:
+    a login hashes the password (PBKDF2, a million rounds), which on a busy machine
+    can take longer than a short run."""
+    from http.cookies import SimpleCookie
+
+    opener = urllib.request.build_opener(_NoRedirect)
+    https = {"X-Forwarded-Proto": "https"}
+    login_page = urllib.request.Request(base + "/accounts/login/", headers=https)  # noqa: S310
+    with opener.open(login_page, timeout=120) as page:
+        jar = SimpleCookie()
+        for header in page.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())
+    if csrf is None:
+        raise RuntimeError("No CSRF token on the login page.")
+    form = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": csrf.group(1), "username": USER, "password": PASSWORD}
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        base + "/accounts/login/",
+        data=form,
+        headers={
+            **https,
+            "Cookie": f"csrftoken={jar['csrftoken'].value}",
+            "Referer": PUBLIC_URL + "/accounts/login/",
+        },
+    )
+    try:
+        opener.open(request, timeout=120)
+    except urllib.error.HTTPError as answer:  # the redirect after a successful login
+        for header in answer.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
+    if "sessionid" not in jar:
+        raise RuntimeError("The load test's dispatcher could not log in.")
+    return str(jar["sessionid"].value)
+
+
 def read_stats(prefix: Path) -> list[Row]:
     with open(f"{prefix}_stats.csv", newline="", encoding="utf-8") as handle:
         return [
@@ -177,6 +222,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="rr-load-") as tmp, fresh_database() as db:
         env = server_env(db, str(Path(tmp) / "var"))
         with production_server(env, web, workers, Path(tmp) / "serve.log") as base:
+            session = log_in(base)
             prefix = Path(tmp) / "locust"
             classes = ["TwilioWebhook"] if only_webhooks else []
             locust = subprocess.run(  # noqa: S603 - the locust installed beside our interpreter
@@ -207,8 +253,7 @@ def run(
                     **os.environ,
                     "RR_LOAD_TOKEN": TOKEN,
                     "RR_LOAD_PUBLIC_URL": PUBLIC_URL,
-                    "RR_LOAD_USER": USER,
-                    "RR_LOAD_PASSWORD": PASSWORD,
+                    "RR_LOAD_SESSION": session,
                     "RR_LOAD_RATE": str(rate),
                 },
                 capture_output=True,
