@@ -19,7 +19,7 @@ from core.geo import Point, find_coordinates
 from core.locks import one_local_writer
 from core.models import AuditAction
 from incidents.actions import file_new_report
-from intake import language
+from intake import language, proof_of_work
 from intake.models import Channel, Report, ReportPhoto
 from intake.photos import CleanPhoto
 from messaging.models import InboundKind, InboundMessage
@@ -171,24 +171,33 @@ class WebReport:
     callback_number: str = ""
     salute: dict[str, str] = field(default_factory=dict)
     photo: CleanPhoto | None = None
+    # The proof-of-work the form was sent with; spent in the report's transaction.
+    challenge: proof_of_work.SolvedChallenge | None = None
 
 
 SALUTE_FIELDS = ("size", "activity", "location", "uniform", "time", "equipment")
 
 
 def submit_web_report(data: WebReport) -> Report:
-    """Save a web report and group it; a repeated submission returns the first report."""
+    """Save a web report and group it; a repeated submission returns the first report.
+
+    Raises ``proof_of_work.ChallengeAlreadyUsed`` when its proof-of-work already filed
+    another report (a replay), and then stores nothing."""
     try:
         with one_local_writer(), transaction.atomic():
             return _create_web_report(data)
     except IntegrityError:
         existing = Report.objects.filter(submission_key=data.submission_key).first()
-        if existing is None:
-            raise
-        return existing
+        if existing is not None:
+            return existing
+        if data.challenge is not None and proof_of_work.was_spent(data.challenge):
+            raise proof_of_work.ChallengeAlreadyUsed from None
+        raise
 
 
 def _create_web_report(data: WebReport) -> Report:
+    if data.challenge is not None:
+        proof_of_work.spend(data.challenge)
     detected = language.detect(data.text)
     report = Report(
         channel=Channel.WEB,

@@ -156,3 +156,15 @@ class ReportPhoto(models.Model):
 
     def __str__(self) -> str:
         return f"photo {self.uuid}"
+
+
+class SpentChallenge(models.Model):
+    """A proof-of-work challenge that was used to file a web report, kept until it
+    expires so it cannot be used again. ``digest`` is a SHA-256 of its nonce and salt:
+    random values of ours, nothing about the reporter."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"spent challenge {self.digest[:12]}"
