@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -89,6 +89,22 @@ def report(request: HttpRequest) -> HttpResponse:
         response = render(request, "intake/rate_limited.html", status=429)
         response["Retry-After"] = str(HOUR.seconds)
         return response
+    solved = _solved_challenge(request)
+    if isinstance(solved, HttpResponse):
+        return solved
+    form = WebReportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _page(request, form, status=422)
+    data = form.cleaned_data
+    try:
+        _submit(request, data, solved)
+    except proof_of_work.ChallengeAlreadyUsed:
+        return _check_failed(request)
+    return _thanks_redirect(request)
+
+
+def _solved_challenge(request: HttpRequest) -> SolvedChallenge | HttpResponse:
+    """The form's proof-of-work, or the answer to give when it does not hold."""
     try:
         solved = proof_of_work.verify(request.POST.get("altcha", ""))
     except proof_of_work.InvalidChallenge:
@@ -99,15 +115,7 @@ def report(request: HttpRequest) -> HttpResponse:
         if _already_filed(request.POST.get("submission", "")):
             return _thanks_redirect(request)
         return _check_failed(request)
-    form = WebReportForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return _page(request, form, status=422)
-    data = form.cleaned_data
-    try:
-        _submit(request, data, solved)
-    except proof_of_work.ChallengeAlreadyUsed:
-        return _check_failed(request)
-    return _thanks_redirect(request)
+    return solved
 
 
 def _submit(request: HttpRequest, data: dict[str, Any], solved: SolvedChallenge) -> None:
