@@ -98,6 +98,8 @@ class Report(models.Model):
         indexes = [
             models.Index(fields=["status", "received_at"], name="report_queue_idx"),
             models.Index(fields=["incident", "observed_at"], name="report_incident_idx"),
+            # The surge detector counts recent reports by cell (incidents/surge.py).
+            models.Index(fields=["h3_cell", "received_at"], name="report_cell_time_idx"),
         ]
         constraints = [
             models.CheckConstraint(
