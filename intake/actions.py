@@ -81,13 +81,21 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
         message.retry_at = timezone.now() + RETRY_AFTER
         # The message is inserted after this handler returns; its id exists at commit.
         transaction.on_commit(lambda: process_inbound_message.enqueue(message_id=message.pk))
-        if throttle.over_limit_now(message.sender_hash):
+        if not _is_redelivery(message) and throttle.over_limit_now(message.sender_hash):
             # Still stored and processed (it joins the sender's latest report); one
             # reply per window instead of one per text.
             if throttle.first_notice_in_window(message.sender_hash):
                 return throttle.throttled_reply()
             return ""
         return acknowledgement(has_text=bool(message.body))
+
+
+def _is_redelivery(message: InboundMessage) -> bool:
+    """A provider's retry of a stored text: its insert will fail and the first reply is
+    repeated, so it must not count against the sender's limit a second time."""
+    return InboundMessage.objects.filter(
+        provider=message.provider, provider_sid=message.provider_sid
+    ).exists()
 
 
 @transaction.atomic

@@ -67,6 +67,13 @@ class TestSenderLimit:
         assert "we have your reports" in replies[LIMIT]
         assert replies[LIMIT + 1 :] == ["", "", ""]
 
+    def test_the_providers_retries_do_not_count(self, client: Client) -> None:
+        replies = flood(client, LIMIT - 1)
+        for _ in range(3):
+            assert text(client, LIMIT - 2, "a retry of the last text") == replies[-1]
+        assert "received your report" in text(client, 800, "Agents at the corner store")
+        assert Report.objects.count() == LIMIT
+
     def test_photos_of_a_throttled_text_are_counted_on_the_report(self, client: Client) -> None:
         flood(client, LIMIT)
         post_twilio(
