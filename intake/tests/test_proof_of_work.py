@@ -56,6 +56,7 @@ def encode(data: dict[str, Any]) -> str:
 def assert_refused_and_nothing_stored(response: Any) -> None:
     assert response.status_code == 400
     assert b"The check did not go through" in response.content
+    assert b'href="#pow-error"' in response.content  # in the summary that takes focus
     assert not Report.objects.exists()
     assert not SpentChallenge.objects.exists()
 
