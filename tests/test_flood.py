@@ -94,7 +94,11 @@ def test_a_thousand_unverified_reports_make_one_flagged_incident_and_no_alert(
     assert f'<td class="num">{FLOOD}</td>' in page
     detail = dispatcher_client.get(f"/console/incidents/{incident.uuid}/")
     assert detail.status_code == 200
-    assert "possibly a flood of false tips" in detail.content.decode()
+    detail_page = detail.content.decode()
+    assert "possibly a flood of false tips" in detail_page
+    assert f"{FLOOD} reports" in detail_page
+    assert detail_page.count('class="report-card"') == 50  # paginated
+    assert "Page 1 of 20" in detail_page
 
     # The flood cannot take the incident further by itself: verifying needs a
     # responder's field confirmation, and an alert needs a verified incident.
