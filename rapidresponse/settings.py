@@ -374,8 +374,9 @@ RR_ALTCHA_EXPIRY_SECONDS = env_int("RR_ALTCHA_EXPIRY_SECONDS", 20 * 60)
 RR_SMS_REPORTS_PER_SENDER = env_int("RR_SMS_REPORTS_PER_SENDER", 5)
 RR_SMS_REPORT_WINDOW_SECONDS = env_int("RR_SMS_REPORT_WINDOW_SECONDS", 10 * 60)
 # Surge: more reports than this in one H3 cell (resolution RR_SURGE_RESOLUTION, about
-# 1.4 km across at 7) within RR_SURGE_WINDOW_MINUTES flags their incident as a possible
-# flood. The flag informs dispatchers; alerts still need field verification.
+# 2.8 km across at 7) and its six neighbours within RR_SURGE_WINDOW_MINUTES flags their
+# incident as a possible flood (incidents/surge.py). The flag informs dispatchers;
+# alerts still need field verification.
 RR_SURGE_REPORTS = env_int("RR_SURGE_REPORTS", 25)
 RR_SURGE_WINDOW_MINUTES = env_int("RR_SURGE_WINDOW_MINUTES", 15)
 RR_SURGE_RESOLUTION = env_int("RR_SURGE_RESOLUTION", 7)
