@@ -28,6 +28,8 @@ $(ENV_FILE): | $(VENV)/.installed
 	@echo "Wrote development keys to $(ENV_FILE) (untracked)."
 
 run: $(VENV)/.installed $(ENV_FILE) ## start the product with demo data on http://127.0.0.1:8000 (SQLite)
+	@# Development key files written before the proof-of-work key existed get one.
+	@grep -q '^RR_ALTCHA_HMAC_KEY=' $(ENV_FILE) || $(PY) -m core.devkeys | grep '^RR_ALTCHA_HMAC_KEY=' >> $(ENV_FILE)
 	$(WITH_ENV) export DEBUG=1 RR_NETWORK_NAME="$${RR_NETWORK_NAME:-Bahía Rapid Response (demo)}"; \
 	$(PY) manage.py migrate --no-input && \
 	$(PY) manage.py load_demo_data && \

@@ -92,6 +92,7 @@ def bench_env(database_url: str) -> dict[str, str]:
         "SECRET_KEY": "bench-" + "s" * 44,
         "RR_FIELD_KEYS": "b1:" + generate_key(),
         "RR_HASH_KEY": generate_key(),
+        "RR_ALTCHA_HMAC_KEY": generate_key(),
         "DATABASE_URL": database_url,
         "ALLOWED_HOSTS": "127.0.0.1,bench.invalid",
         "RR_PUBLIC_URL": PUBLIC_URL,

@@ -9,6 +9,7 @@ class CallsConfig(AppConfig):
         from calls import flow, keywords, routing, selectors, transcription
         from core import periodic
         from incidents import extensions
+        from intake import throttle
 
         # After dispatch's registration of ON / OFF, which this one extends.
         keywords.register_dispatcher_keywords()
@@ -16,6 +17,7 @@ class CallsConfig(AppConfig):
         periodic.register("calls.ring-waiting", 5, routing.ring_waiting_calls)
         periodic.register("calls.close-stale", 30, flow.close_stale_calls)
         periodic.register("calls.retry-transcriptions", 120, transcription.retry_transcriptions)
+        throttle.register_trusted_sender_check(selectors.is_dispatcher_phone)
         extensions.add_report_panel(
             extensions.ReportPanel("calls", "calls/report_panel.html", selectors.report_context)
         )

@@ -70,3 +70,8 @@ def report_context(request: HttpRequest, report: Report) -> dict[str, Any]:
     if report.channel != Channel.VOICE:
         return {"calls": []}
     return {"calls": list(Call.objects.filter(report=report).order_by("started_at"))}
+
+
+def is_dispatcher_phone(phone_hash: str) -> bool:
+    """Dispatchers' texts are never throttled as a flood (intake.throttle)."""
+    return DispatcherLine.objects.filter(phone_hash=phone_hash, active=True).exists()

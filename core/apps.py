@@ -11,6 +11,7 @@ class CoreConfig(AppConfig):
 
         crypto.field_keys()
         crypto.hash_key()
+        crypto.altcha_key()
 
         from core import periodic, retention
 

@@ -87,6 +87,17 @@ def hash_key() -> bytes:
     return key
 
 
+@cache
+def altcha_key() -> bytes:
+    """The key that signs the web form's proof-of-work challenges (intake/altcha.py)."""
+    key = _decode_key(settings.RR_ALTCHA_HMAC_KEY, name="RR_ALTCHA_HMAC_KEY")
+    if _reuses_secret_key(key) or key == hash_key() or any(k.secret == key for k in field_keys()):
+        raise ImproperlyConfigured(
+            "RR_ALTCHA_HMAC_KEY must differ from SECRET_KEY, RR_HASH_KEY and the field keys."
+        )
+    return key
+
+
 def _reuses_secret_key(secret: bytes) -> bool:
     """True when a key is SECRET_KEY itself, as text or as the bytes it encodes."""
     secret_key = settings.SECRET_KEY
@@ -101,6 +112,7 @@ def reset_key_cache() -> None:
     """Forget loaded keys (tests that change the key settings)."""
     field_keys.cache_clear()
     hash_key.cache_clear()
+    altcha_key.cache_clear()
 
 
 def _associated_data(key_id: str, context: str) -> bytes:

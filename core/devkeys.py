@@ -11,6 +11,7 @@ def main() -> None:
         f"SECRET_KEY={secrets.token_urlsafe(48)}",
         f"RR_FIELD_KEYS=dev1:{generate_key()}",
         f"RR_HASH_KEY={generate_key()}",
+        f"RR_ALTCHA_HMAC_KEY={generate_key()}",
     ]
     print("\n".join(lines))
 

@@ -14,6 +14,8 @@ class AuditAction(models.TextChoices):
     REPORT_MOVED = "report.moved", _("report moved to another incident")
     REPORT_SPLIT = "report.split", _("report split into a new incident")
     REPORT_TRIAGED = "report.triaged", _("report triaged")
+    REPORT_TEXT_ADDED = "report.text_added", _("text added to a report (sender limit)")
+    INCIDENT_SURGE = "incident.surge", _("possible flood of reports flagged")
     INCIDENT_OPENED = "incident.opened", _("incident opened")
     INCIDENT_MERGED = "incident.merged", _("incidents merged")
     INCIDENT_STATUS = "incident.status", _("incident status changed")

@@ -11,6 +11,7 @@ class DispatchConfig(AppConfig):
         from dispatch import actions, keywords, links, selectors
         from incidents import actions as incident_actions
         from incidents import extensions
+        from intake import throttle
 
         allow_large_bodies(links.upload_limit)
         keywords.register_responder_keywords()
@@ -24,6 +25,7 @@ class DispatchConfig(AppConfig):
         incident_actions.add_verification_gate(actions.verification_gate)
         incident_actions.add_status_listener(actions.on_status_change)
         incident_actions.add_merge_listener(actions.on_merge)
+        throttle.register_trusted_sender_check(selectors.is_active_responder_phone)
         periodic.register("dispatch.close-idle-incidents", 300, actions.close_idle_incidents)
         periodic.register("dispatch.announce-escalations", 30, actions.announce_escalations)
         periodic.register("dispatch.forget-old-locations", 600, actions.forget_old_locations)

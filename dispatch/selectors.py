@@ -147,3 +147,8 @@ def responders(*, role: str = "", active: str = "") -> QuerySet[Responder]:
     elif active == "no":
         rows = rows.filter(active=False)
     return rows.order_by("-active", "-available", "created_at", "pk")
+
+
+def is_active_responder_phone(phone_hash: str) -> bool:
+    """Responders' texts are never throttled as a flood (intake.throttle)."""
+    return Responder.objects.filter(phone_hash=phone_hash, active=True).exists()

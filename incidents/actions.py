@@ -21,7 +21,7 @@ from core.areas import locate
 from core.geo import Point
 from core.locks import atomic_serialized, serialize
 from core.models import AuditAction
-from incidents import console, matching
+from incidents import console, matching, surge
 from incidents.console import INCIDENTS_LOCK
 from incidents.models import (
     ConsoleEventKind,
@@ -181,7 +181,9 @@ def file_new_report(*, report: Report) -> Incident | None:
     if report.point is None or report.triage in DISMISSED_TRIAGE:
         console.publish(ConsoleEventKind.REPORT, report.uuid)
         return None
-    return _match_or_open(None, report)
+    incident = _match_or_open(None, report)
+    surge.check(incident, report)
+    return incident
 
 
 @atomic_serialized(INCIDENTS_LOCK)

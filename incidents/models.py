@@ -102,6 +102,10 @@ class Incident(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     # When the console last said "not enough verifiers answered: widen the search".
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # When more reports than RR_SURGE_REPORTS arrived around it within the surge window
+    # (incidents/surge.py): a possible flood of false tips. A flag for dispatchers; it
+    # neither hides the reports nor blocks verification.
+    surge_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -191,6 +195,7 @@ class TimelineKind(models.TextChoices):
     ARRIVED = "arrived", _("Responder arrived")
     FIELD_REPORT = "field_report", _("Field report")
     ESCALATED = "escalated", _("Not enough answers: widen the search")
+    SURGE = "surge", _("Possible flood of reports")
     REPORT_ADDED = "report_added", _("Report added")
     REPORT_REMOVED = "report_removed", _("Report removed")
     MERGED_FROM = "merged_from", _("Merged another incident in")

@@ -133,7 +133,10 @@ def _render_incident(
     candidates = selectors.merge_candidates(incident) if incident.is_open else []
     context = {
         "incident": incident,
-        "reports": list(incident.reports.all()),
+        # Paginated: a flood of reports for one place must not make its page unusable.
+        "reports": Paginator(incident.reports.all(), PAGE_SIZE).get_page(
+            request.GET.get("reports")
+        ),
         "timeline": list(incident.timeline.all()),
         "status_form": forms.get("status_form") or StatusForm(incident=incident),
         "level_form": forms.get("level_form") or LevelForm(initial={"level": incident.level}),

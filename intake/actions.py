@@ -16,10 +16,13 @@ from django.utils.translation import gettext as _
 from core import audit, crypto, phones
 from core.areas import OutsideServiceArea, locate
 from core.geo import Point, find_coordinates
-from core.locks import one_local_writer
+from core.locks import one_local_writer, serialize
 from core.models import AuditAction
+from incidents import console
 from incidents.actions import file_new_report
-from intake import language
+from incidents.console import INCIDENTS_LOCK
+from incidents.models import ConsoleEventKind
+from intake import language, proof_of_work, throttle
 from intake.models import Channel, Report, ReportPhoto
 from intake.photos import CleanPhoto
 from messaging.models import InboundKind, InboundMessage
@@ -78,7 +81,21 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
         message.retry_at = timezone.now() + RETRY_AFTER
         # The message is inserted after this handler returns; its id exists at commit.
         transaction.on_commit(lambda: process_inbound_message.enqueue(message_id=message.pk))
+        if not _is_redelivery(message) and throttle.over_limit_now(message.sender_hash):
+            # Still stored and processed (it joins the sender's latest report); one
+            # reply per window instead of one per text.
+            if throttle.first_notice_in_window(message.sender_hash):
+                return throttle.throttled_reply()
+            return ""
         return acknowledgement(has_text=bool(message.body))
+
+
+def _is_redelivery(message: InboundMessage) -> bool:
+    """A provider's retry of a stored text: its insert will fail and the first reply is
+    repeated, so it must not count against the sender's limit a second time."""
+    return InboundMessage.objects.filter(
+        provider=message.provider, provider_sid=message.provider_sid
+    ).exists()
 
 
 @transaction.atomic
@@ -92,6 +109,12 @@ def create_report_from_message(*, message_id: int) -> Report | None:
         message.processed_at = timezone.now()
         message.save(update_fields=["processed_at"])
         return existing
+    # Counting the sender's reports and opening one happen under the lock that every
+    # report's grouping takes anyway, so two workers cannot both open one past the cap.
+    serialize(INCIDENTS_LOCK)
+    latest = throttle.latest_report_if_over_limit(message.sender_hash, message.received_at)
+    if latest is not None:
+        return _add_to_latest_report(latest, message)
     report = Report(
         channel=Channel.SMS,
         received_at=message.received_at,
@@ -109,6 +132,29 @@ def create_report_from_message(*, message_id: int) -> Report | None:
     message.processed_at = timezone.now()
     message.save(update_fields=["processed_at"])
     audit.record(actor=None, action=AuditAction.REPORT_RECEIVED, target=report, channel=Channel.SMS)
+    return report
+
+
+def _add_to_latest_report(report: Report, message: InboundMessage) -> Report:
+    """A text past the sender's limit: its words and photos join their latest report
+    (so a dispatcher sees everything, in one row), and the console shows the change."""
+    report = Report.objects.select_for_update().get(pk=report.pk)
+    if message.body:
+        report.text = (report.text or "") + throttle.addition(message.body, message.received_at)
+    report.media_count = min(report.media_count + message.media_count, 32767)
+    report.save(update_fields=["text", "media_count"])
+    console.publish(ConsoleEventKind.REPORT, report.uuid)
+    if report.incident is not None:
+        console.publish(ConsoleEventKind.INCIDENT, report.incident.uuid)
+    message.processed_at = timezone.now()
+    message.save(update_fields=["processed_at"])
+    audit.record(
+        actor=None,
+        action=AuditAction.REPORT_TEXT_ADDED,
+        target=report,
+        channel=Channel.SMS,
+        reason="sender_limit",
+    )
     return report
 
 
@@ -171,24 +217,33 @@ class WebReport:
     callback_number: str = ""
     salute: dict[str, str] = field(default_factory=dict)
     photo: CleanPhoto | None = None
+    # The proof-of-work the form was sent with; spent in the report's transaction.
+    challenge: proof_of_work.SolvedChallenge | None = None
 
 
 SALUTE_FIELDS = ("size", "activity", "location", "uniform", "time", "equipment")
 
 
 def submit_web_report(data: WebReport) -> Report:
-    """Save a web report and group it; a repeated submission returns the first report."""
+    """Save a web report and group it; a repeated submission returns the first report.
+
+    Raises ``proof_of_work.ChallengeAlreadyUsed`` when its proof-of-work already filed
+    another report (a replay), and then stores nothing."""
     try:
         with one_local_writer(), transaction.atomic():
             return _create_web_report(data)
     except IntegrityError:
         existing = Report.objects.filter(submission_key=data.submission_key).first()
-        if existing is None:
-            raise
-        return existing
+        if existing is not None:
+            return existing
+        if data.challenge is not None and proof_of_work.was_spent(data.challenge):
+            raise proof_of_work.ChallengeAlreadyUsed from None
+        raise
 
 
 def _create_web_report(data: WebReport) -> Report:
+    if data.challenge is not None:
+        proof_of_work.spend(data.challenge)
     detected = language.detect(data.text)
     report = Report(
         channel=Channel.WEB,

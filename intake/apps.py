@@ -8,7 +8,9 @@ class IntakeConfig(AppConfig):
     def ready(self) -> None:
         from core import periodic
         from intake.actions import handle_report_message, queue_unprocessed_messages
+        from intake.proof_of_work import prune_spent
         from messaging.router import set_report_handler
 
         set_report_handler(handle_report_message)
         periodic.register("intake.retry-unprocessed", 15, queue_unprocessed_messages)
+        periodic.register("intake.prune-spent-challenges", 600, prune_spent)

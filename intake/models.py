@@ -98,6 +98,8 @@ class Report(models.Model):
         indexes = [
             models.Index(fields=["status", "received_at"], name="report_queue_idx"),
             models.Index(fields=["incident", "observed_at"], name="report_incident_idx"),
+            # The surge detector counts recent reports by cell (incidents/surge.py).
+            models.Index(fields=["h3_cell", "received_at"], name="report_cell_time_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -156,3 +158,15 @@ class ReportPhoto(models.Model):
 
     def __str__(self) -> str:
         return f"photo {self.uuid}"
+
+
+class SpentChallenge(models.Model):
+    """A proof-of-work challenge that was used to file a web report, kept until it
+    expires so it cannot be used again. ``digest`` is a SHA-256 of its nonce and salt:
+    random values of ours, nothing about the reporter."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"spent challenge {self.digest[:12]}"

@@ -56,6 +56,9 @@ SECRET_KEY = env("SECRET_KEY")
 # Both are separate from SECRET_KEY; see core/crypto.py for the formats.
 RR_FIELD_KEYS = env("RR_FIELD_KEYS")
 RR_HASH_KEY = env("RR_HASH_KEY")
+# Signs the web form's proof-of-work challenges (intake/altcha.py). Separate from the
+# other keys for the same reason: a leak of one must not forge or decrypt the others.
+RR_ALTCHA_HMAC_KEY = env("RR_ALTCHA_HMAC_KEY")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -307,6 +310,9 @@ CONTENT_SECURITY_POLICY = {
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:", "blob:", *_tile_origin],
         "connect-src": ["'self'"],
+        # The proof-of-work widget solves in workers loaded from our static files; no
+        # blob: or data: workers (the widget's default bundle builds those).
+        "worker-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
@@ -377,6 +383,25 @@ if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN
 # Public web form: reports per client per hour, counted under a keyed hash of the
 # client address that lives only in the cache, with the window as its lifetime.
 RR_WEB_REPORTS_PER_HOUR = env_int("RR_WEB_REPORTS_PER_HOUR", 20)
+# Proof-of-work on the public form (ALTCHA, PBKDF2/SHA-256): the solver tries counters
+# up to a random one in [max/2, max], each costing RR_ALTCHA_COST iterations, so a
+# phone spends about a second and a flood of posts costs that much per report.
+# A challenge expires after RR_ALTCHA_EXPIRY_SECONDS; a solved one is accepted once.
+RR_ALTCHA_COST = env_int("RR_ALTCHA_COST", 1000)
+RR_ALTCHA_MAX_COUNTER = env_int("RR_ALTCHA_MAX_COUNTER", 4000)
+RR_ALTCHA_EXPIRY_SECONDS = env_int("RR_ALTCHA_EXPIRY_SECONDS", 20 * 60)
+# Texts: beyond this many new reports from one sender in RR_SMS_REPORT_WINDOW_SECONDS,
+# further texts are kept and added to that sender's latest report instead of opening
+# new ones (messaging/throttle.py). Keywords and responders are never throttled.
+RR_SMS_REPORTS_PER_SENDER = env_int("RR_SMS_REPORTS_PER_SENDER", 5)
+RR_SMS_REPORT_WINDOW_SECONDS = env_int("RR_SMS_REPORT_WINDOW_SECONDS", 10 * 60)
+# Surge: more reports than this in one H3 cell (resolution RR_SURGE_RESOLUTION, about
+# 2.8 km across at 7) and its six neighbours within RR_SURGE_WINDOW_MINUTES flags their
+# incident as a possible flood (incidents/surge.py). The flag informs dispatchers;
+# alerts still need field verification.
+RR_SURGE_REPORTS = env_int("RR_SURGE_REPORTS", 25)
+RR_SURGE_WINDOW_MINUTES = env_int("RR_SURGE_WINDOW_MINUTES", 15)
+RR_SURGE_RESOLUTION = env_int("RR_SURGE_RESOLUTION", 7)
 # How many proxies in front of the app append to X-Forwarded-For (0: none).
 RR_TRUSTED_PROXY_COUNT = env_int("RR_TRUSTED_PROXY_COUNT", 0)
 

@@ -11,6 +11,7 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 # Fixed keys so failures are reproducible; they protect nothing.
 os.environ.setdefault("RR_FIELD_KEYS", "t1:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 os.environ.setdefault("RR_HASH_KEY", "aGFzaC1rZXktZm9yLXRlc3RzLW9ubHktMDEyMzQ1Njc=")
+os.environ.setdefault("RR_ALTCHA_HMAC_KEY", "YWx0Y2hhLWtleS1mb3ItdGVzdHMtb25seS0wMTIzNDU=")
 os.environ.setdefault("RR_VAR_DIR", os.path.join(tempfile.gettempdir(), "rapidresponse-tests"))
 os.environ.setdefault("RR_SSL_REDIRECT", "0")
 os.environ.setdefault("RR_PUBLIC_URL", "https://hotline.example.org")
@@ -51,3 +52,6 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 RR_CONSOLE_POLL_SECONDS = 0.05
+# Proof-of-work cheap enough to solve in-process and in the browser tests.
+RR_ALTCHA_COST = 10
+RR_ALTCHA_MAX_COUNTER = 20

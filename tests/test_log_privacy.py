@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 
 from conftest import FRUITVALE, committed, post_twilio, sign, sms_params
+from intake.tests.pow import solved_payload
 
 SENDER = "+15105550123"
 CALLBACK = "(510) 555-0177"
@@ -76,10 +77,13 @@ def test_an_intake_run_logs_no_personal_data(
         "lng": str(FRUITVALE[1]),
         "callback": CALLBACK,
         "submission": str(uuid.uuid4()),
+        "altcha": solved_payload(),
     }
     with committed():
         client.post("/report/", form, **ip)
-        client.post("/report/", {**form, "callback": "not a number"}, **ip)
+        client.post(
+            "/report/", {**form, "callback": "not a number", "altcha": solved_payload()}, **ip
+        )
     output = captured_logs.getvalue()
     assert "POST /hooks/twilio/sms 200" in output  # the capture works
     assert "POST /report/ 302" in output

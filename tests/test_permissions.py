@@ -146,6 +146,7 @@ EXPECTED: dict[str, Expected] = {
     "intake:report": everyone(200),
     "intake:thanks": everyone(200),
     "intake:area": everyone(200),
+    "intake:challenge": everyone(200),
     # Webhooks: POST only, authenticated by the provider's signature
     "messaging:twilio-sms": everyone(405),
     "messaging:twilio-status": everyone(405),

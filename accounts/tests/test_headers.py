@@ -110,6 +110,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         SECRET_KEY=os.urandom(48).hex(),
         RR_FIELD_KEYS=f"prod1:{generate_key()}",
         RR_HASH_KEY=generate_key(),
+        RR_ALTCHA_HMAC_KEY=generate_key(),
         ALLOWED_HOSTS="hotline.example.org",
         RR_PUBLIC_URL="https://hotline.example.org",
         RR_VAR_DIR=str(tmp_path),

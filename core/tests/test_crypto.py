@@ -117,6 +117,7 @@ def _start(env_changes: dict[str, str | None]) -> subprocess.CompletedProcess[st
             "SECRET_KEY": "s" * 50,
             "RR_FIELD_KEYS": "k1:" + crypto.generate_key(),
             "RR_HASH_KEY": crypto.generate_key(),
+            "RR_ALTCHA_HMAC_KEY": crypto.generate_key(),
             "RR_VAR_DIR": str(Path(tempfile.gettempdir()) / "rr-start-test"),
             "RR_SMS_PROVIDER": "console",
         }
@@ -141,7 +142,9 @@ def test_the_app_starts_with_separate_keys() -> None:
     assert _start({}).returncode == 0
 
 
-@pytest.mark.parametrize("missing", ["RR_FIELD_KEYS", "RR_HASH_KEY", "SECRET_KEY"])
+@pytest.mark.parametrize(
+    "missing", ["RR_FIELD_KEYS", "RR_HASH_KEY", "RR_ALTCHA_HMAC_KEY", "SECRET_KEY"]
+)
 def test_the_app_refuses_to_start_without_a_key(missing: str) -> None:
     result = _start({missing: None})
     assert result.returncode != 0
@@ -153,6 +156,14 @@ def test_the_app_refuses_a_hash_key_equal_to_secret_key() -> None:
     result = _start({"SECRET_KEY": key, "RR_HASH_KEY": key})
     assert result.returncode != 0
     assert "RR_HASH_KEY must differ from SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("reused", ["SECRET_KEY", "RR_HASH_KEY"])
+def test_the_app_refuses_an_altcha_key_equal_to_another_key(reused: str) -> None:
+    key = crypto.generate_key()
+    result = _start({reused: key, "RR_ALTCHA_HMAC_KEY": key})
+    assert result.returncode != 0
+    assert "RR_ALTCHA_HMAC_KEY must differ" in result.stderr
 
 
 def test_twilio_needs_the_public_url_its_signatures_cover() -> None:

@@ -20,6 +20,7 @@ from core import crypto
 from incidents.models import Incident
 from intake.actions import photo_context
 from intake.models import Report, ReportPhoto, ReportStatus
+from intake.tests.pow import solved_payload
 
 CLIENT_IP = "203.0.113.77"
 
@@ -33,6 +34,7 @@ def form(**overrides: Any) -> dict[str, Any]:
         "observed_at": "",
         "callback": "",
         "submission": str(uuid.uuid4()),
+        "altcha": solved_payload(),
     }
     data.update(overrides)
     return data

@@ -100,6 +100,10 @@ class ReportFormPage:
         )
         self.page.locator(".report-form [data-map]").click(position=point)
 
+    def wait_for_check(self, timeout: int = 30_000) -> None:
+        """The proof-of-work widget has solved its challenge."""
+        self.page.locator("altcha-widget [data-state='verified']").wait_for(timeout=timeout)
+
     def send(self) -> None:
         self.page.get_by_role("button", name="Send report").click()
 
