@@ -30,8 +30,9 @@ OUTSIDE_AREA = (37.8715, -122.2730)  # Berkeley: valid, but not covered
 
 
 @pytest.fixture(autouse=True)
-def _isolated(settings: Any) -> Iterator[None]:
+def _isolated(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
+    settings.RR_SPOOL_DIR = tmp_path / "spool"
     settings.TWILIO_ACCOUNT_SID = "ACtest"
     cache.clear()
     yield

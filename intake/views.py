@@ -17,6 +17,7 @@ from core.client import client_key
 from core.models import Neighbourhood
 from intake.actions import SALUTE_FIELDS, WebReport, submit_web_report
 from intake.forms import WebReportForm
+from intake.outage import unavailable_when_database_down
 
 HOUR = ratelimit.Window("web-report", 3600)
 
@@ -33,6 +34,7 @@ def _page(request: HttpRequest, form: WebReportForm, *, status: int = 200) -> Ht
 
 
 @require_http_methods(["GET", "POST"])
+@unavailable_when_database_down
 def report(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _page(request, WebReportForm(initial={"submission": uuid.uuid4()}))

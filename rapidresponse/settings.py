@@ -352,6 +352,14 @@ if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN
         "(the https address Twilio calls, which its signatures cover)."
     )
 
+# Inbound SMS that arrive while the database is unreachable are kept here (encrypted,
+# one file each) and stored in arrival order once it is back (messaging/spool.py). Past
+# RR_SPOOL_MAX_MESSAGES files the webhook answers 503 and the provider retries.
+RR_SPOOL_DIR = Path(os.environ.get("RR_SPOOL_DIR", VAR_DIR / "spool"))
+RR_SPOOL_MAX_MESSAGES = env_int("RR_SPOOL_MAX_MESSAGES", 20000)
+# How long a sender owns the messages it claimed; a dead sender's rows are settled after.
+RR_SMS_LEASE_SECONDS = env_int("RR_SMS_LEASE_SECONDS", 60)
+
 # Public web form: reports per client per hour, counted under a keyed hash of the
 # client address that lives only in the cache, with the window as its lifetime.
 RR_WEB_REPORTS_PER_HOUR = env_int("RR_WEB_REPORTS_PER_HOUR", 20)
