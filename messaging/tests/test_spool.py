@@ -19,7 +19,7 @@ from conftest import post_twilio, sms_params
 from core import phones
 from intake.models import Report
 from intake.tests.test_web_form import form
-from messaging import spool
+from messaging import actions, spool
 from messaging.models import (
     InboundKind,
     InboundMessage,
@@ -274,7 +274,7 @@ class TestReplay:
         with Outage():
             for i in range(3):
                 post_twilio(client, PATH, sms_params(f"SMrefused{i}", "agents here"))
-        real = spool.receive_sms
+        real = actions.receive_sms
         calls = 0
 
         def refuse_the_first(**kwargs: Any) -> Any:
