@@ -154,7 +154,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env_int("RR_DB_POOL_SIZE", 10),
-        "timeout": 10,
+        # How long a request waits for a connection. While the database is down a text
+        # waits this long before it is spooled instead; Twilio gives up after 15 s.
+        "timeout": env_int("RR_DB_POOL_TIMEOUT", 5),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
