@@ -361,6 +361,8 @@ RR_SPOOL_DIR = Path(os.environ.get("RR_SPOOL_DIR", VAR_DIR / "spool"))
 RR_SPOOL_MAX_MESSAGES = env_int("RR_SPOOL_MAX_MESSAGES", 20000)
 # How long a sender owns the messages it claimed; a dead sender's rows are settled after.
 RR_SMS_LEASE_SECONDS = env_int("RR_SMS_LEASE_SECONDS", 60)
+# How often the worker settles dead senders' leases and wakes the sender for due rows.
+RR_OUTBOX_SWEEP_SECONDS = env_int("RR_OUTBOX_SWEEP_SECONDS", 15)
 
 # Public web form: reports per client per hour, counted under a keyed hash of the
 # client address that lives only in the cache, with the window as its lifetime.
