@@ -290,10 +290,16 @@ class AppEnv:
             raise RuntimeError(f"script failed:\n{done.stderr.decode()[-3000:]}")
         return done.stdout.decode()
 
-    def spawn(self, args: list[str], *, log: str) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, args: list[str], *, log: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         out = (self.var_dir / f"{log}.log").open("ab")
         process = subprocess.Popen(  # noqa: S603 - our interpreter and manage.py
-            [sys.executable, *args], cwd=ROOT, env=self.env, stdout=out, stderr=out
+            [sys.executable, *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=out,
+            stderr=out,
         )
         out.close()
         self.processes.append(process)
