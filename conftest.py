@@ -19,6 +19,7 @@ from twilio.request_validator import RequestValidator
 from accounts.models import Role, User
 from core.areas import load_service_area, parse_geojson
 from core.models import ServiceArea
+from core.ratelimit import local_counters
 
 TWILIO_TOKEN = "test-auth-token-0123456789abcdef"  # noqa: S105 - a fake token for signing
 DEMO_AREA = Path(__file__).resolve().parent / "demo" / "neighbourhoods.geojson"
@@ -35,8 +36,10 @@ def _isolated(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.RR_SPOOL_DIR = tmp_path / "spool"
     settings.TWILIO_ACCOUNT_SID = "ACtest"
     cache.clear()
+    local_counters.clear()
     yield
     cache.clear()
+    local_counters.clear()
 
 
 @pytest.fixture

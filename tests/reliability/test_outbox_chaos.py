@@ -170,7 +170,7 @@ def run(env: AppEnv, redis: PrivateRedis, api: TwilioStandIn, batch: str) -> Non
     started = time.monotonic()
     for threshold, action in plan:
         wait_until(
-            lambda t=threshold: sent_at_standin() >= t, within=120, what=f"{threshold} sends"
+            lambda t=threshold: sent_at_standin() >= t, within=300, what=f"{threshold} sends"
         )
         if action == "kill":
             kill_the_sender()
@@ -189,7 +189,7 @@ def run(env: AppEnv, redis: PrivateRedis, api: TwilioStandIn, batch: str) -> Non
         counts = rows(env, batch)
         return sum(counts.values()) == RECIPIENTS and set(counts) <= FINAL
 
-    wait_until(settled, within=180, what="every recipient to be sent or expired", every=0.5)
+    wait_until(settled, within=300, what="every recipient to be sent or expired", every=0.5)
     elapsed = time.monotonic() - started
     for worker in workers.values():
         worker.kill()
