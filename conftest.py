@@ -19,6 +19,7 @@ from twilio.request_validator import RequestValidator
 from accounts.models import Role, User
 from core.areas import load_service_area, parse_geojson
 from core.models import ServiceArea
+from core.ratelimit import local_counters
 
 TWILIO_TOKEN = "test-auth-token-0123456789abcdef"  # noqa: S105 - a fake token for signing
 DEMO_AREA = Path(__file__).resolve().parent / "demo" / "neighbourhoods.geojson"
@@ -51,12 +52,15 @@ def _force_login_completes_mfa(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(settings: Any) -> Iterator[None]:
+def _isolated(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
+    settings.RR_SPOOL_DIR = tmp_path / "spool"
     settings.TWILIO_ACCOUNT_SID = "ACtest"
     cache.clear()
+    local_counters.clear()
     yield
     cache.clear()
+    local_counters.clear()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from django.http import HttpRequest
 
 from core.client import client_key
 from core.crypto import keyed_hash
-from core.ratelimit import Window
+from core.ratelimit import Window, count_one, local_counters
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def is_refused(request: HttpRequest, username: str) -> bool:
     try:
         counts = cache.get_many([pair_key, client_key_])
     except Exception:
-        logger.warning("Login throttle store unavailable; not throttling.")
-        return False
+        logger.warning("Login throttle store unavailable; using this process's counts.")
+        counts = local_counters.get_many([pair_key, client_key_])
     refused = int(counts.get(pair_key, 0)) >= int(settings.RR_LOGIN_FAILURES_PER_ACCOUNT) or int(
         counts.get(client_key_, 0)
     ) >= int(settings.RR_LOGIN_FAILURES_PER_CLIENT)
@@ -63,29 +63,21 @@ def is_refused(request: HttpRequest, username: str) -> bool:
     return refused
 
 
-def _increment(key: str, timeout: int) -> None:
-    if cache.add(key, 1, timeout=timeout):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:
-        # Expired between add() and incr(): the window's first failure.
-        cache.add(key, 1, timeout=timeout)
-
-
 def record_failure(request: HttpRequest, username: str) -> None:
     timeout = _window().seconds
-    try:
-        for key in _keys(request, username):
-            _increment(key, timeout)
-    except Exception:
-        logger.warning("Login throttle store unavailable; a failure was not counted.")
+    for key in _keys(request, username):
+        try:
+            count_one(cache, key, timeout)
+        except Exception:
+            logger.warning("Login throttle store unavailable; counting in this process.")
+            count_one(local_counters, key, timeout)
 
 
 def record_success(request: HttpRequest, username: str) -> None:
     """Forget this client's failures for this username. The client's own count stays,
     or logging in to one's own account between guesses would reset it."""
     pair_key, _ = _keys(request, username)
+    local_counters.delete(pair_key)
     try:
         cache.delete(pair_key)
     except Exception:

@@ -11,8 +11,28 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 
 logger = logging.getLogger(__name__)
+
+
+# While the shared store (Redis) is down, counts are kept in this process instead: each
+# process then allows the limit, which still bounds a flood where allowing everything
+# would not.
+local_counters = LocMemCache("rr-local-counters", {"MAX_ENTRIES": 50_000})
+
+
+def count_one(store: BaseCache, key: str, seconds: int) -> int:
+    """Add one to the counter ``key`` in ``store`` (created for ``seconds``)."""
+    if store.add(key, 1, timeout=seconds):
+        return 1
+    try:
+        return int(store.incr(key))
+    except ValueError:
+        # The entry expired between add() and incr(): the window's first event.
+        store.add(key, 1, timeout=seconds)
+        return 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,22 +48,16 @@ class Window:
 def hit(key: str, *, limit: int, window: Window, fail_open: bool = True) -> bool:
     """Count one event under ``key``; True while the count stays within ``limit``.
 
-    When the counter store is down: intake fails open (losing a report is worse than
-    admitting a few extra); ``fail_open=False`` refuses instead, for requests that cost
-    money or bother someone else (a code texted to a number)."""
+    When the counter store is down: intake counts in this process (losing a report is
+    worse than admitting a few extra); ``fail_open=False`` refuses instead, for requests
+    that cost money or bother someone else (a code texted to a number)."""
     cache_key = f"ratelimit:{key}"
     try:
-        if cache.add(cache_key, 1, timeout=window.seconds):
-            return limit >= 1
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:
-            # The entry expired between add() and incr(): the window's first event.
-            cache.add(cache_key, 1, timeout=window.seconds)
-            count = 1
+        count = count_one(cache, cache_key, window.seconds)
     except Exception:
-        logger.warning(
-            "Rate-limit store unavailable; %s the request.", "allowing" if fail_open else "refusing"
-        )
-        return fail_open
+        if not fail_open:
+            logger.warning("Rate-limit store unavailable; refusing the request.")
+            return False
+        logger.warning("Rate-limit store unavailable; counting in this process.")
+        count = count_one(local_counters, cache_key, window.seconds)
     return count <= limit

@@ -73,10 +73,7 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
     with translation.override(message.language):
         if not message.body and message.media_count == 0:
             message.kind = InboundKind.EMPTY
-            return _(
-                "%(network)s: your message was empty. Text what you see and where "
-                "(street, corner or landmark)."
-            ) % {"network": settings.RR_NETWORK_NAME}
+            return empty_message_reply()
         message.kind = InboundKind.REPORT
         message.retry_at = timezone.now() + RETRY_AFTER
         # The message is inserted after this handler returns; its id exists at commit.
@@ -96,6 +93,21 @@ def _is_redelivery(message: InboundMessage) -> bool:
     return InboundMessage.objects.filter(
         provider=message.provider, provider_sid=message.provider_sid
     ).exists()
+def offline_reply(body: str, media_count: int) -> str:
+    """The report handler's answer when the database is unreachable (the message waits
+    in the spool): the same words, in the language of the text or the default one."""
+    text = body.strip()
+    with translation.override(language.detect(text) or str(settings.RR_LANGUAGES[0])):
+        if not text and media_count == 0:
+            return empty_message_reply()
+        return acknowledgement(has_text=bool(text))
+
+
+def empty_message_reply() -> str:
+    return _(
+        "%(network)s: your message was empty. Text what you see and where "
+        "(street, corner or landmark)."
+    ) % {"network": settings.RR_NETWORK_NAME}
 
 
 @transaction.atomic

@@ -23,6 +23,7 @@ from intake.actions import SALUTE_FIELDS, WebReport, submit_web_report
 from intake.forms import WebReportForm
 from intake.models import Report
 from intake.proof_of_work import SolvedChallenge
+from intake.outage import unavailable_when_database_down
 
 HOUR = ratelimit.Window("web-report", 3600)
 
@@ -81,6 +82,7 @@ def _widget_config(request: HttpRequest) -> dict[str, Any]:
 
 
 @require_http_methods(["GET", "POST"])
+@unavailable_when_database_down
 def report(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _page(request, WebReportForm(initial={"submission": uuid.uuid4()}))

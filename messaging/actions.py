@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,7 +18,7 @@ from core.locks import one_local_writer
 from core.models import AuditAction
 from messaging import router
 from messaging.models import InboundKind, InboundMessage, OutboxKind, OutboxMessage, OutboxStatus
-from messaging.outbox import contact_for
+from messaging.outbox import contact_for, queue_sms
 from messaging.selectors import is_opted_out, last_language_of
 
 logger = logging.getLogger(__name__)
@@ -40,11 +41,18 @@ def receive_sms(
     recipient: str,
     body: str,
     media_urls: list[str] | None = None,
+    received_at: datetime | None = None,
+    answered: str | None = None,
 ) -> Received:
     """Store an inbound SMS exactly once and return the reply to send back.
 
     A repeat of the same ``provider_sid`` (a provider retry, possibly concurrent) stores
     nothing new and gets the same reply as the first delivery.
+
+    ``answered`` is for a message kept in the spool while the database was down: the
+    reply the webhook already gave then. It is recorded as sent; when nothing could be
+    answered then (a keyword, whose handler needs the database), the reply is sent
+    through the outbox now.
     """
     if not provider_sid or len(provider_sid) > 64:
         raise ValueError("A message needs the provider's message id.")
@@ -57,6 +65,8 @@ def receive_sms(
                 recipient=recipient,
                 body=body[:MAX_BODY_CHARS],
                 media_urls=media_urls or [],
+                received_at=received_at,
+                answered=answered,
             )
     except IntegrityError:
         # A retry of a stored message, or a concurrent delivery that committed first:
@@ -87,6 +97,8 @@ def _store_and_route(
     recipient: str,
     body: str,
     media_urls: list[str],
+    received_at: datetime | None,
+    answered: str | None,
 ) -> Received:
     sender_e164 = phones.normalize_sender(sender)
     sender_hash = phones.phone_hash(sender_e164)
@@ -101,6 +113,7 @@ def _store_and_route(
         media_count=len(media_urls),
         media_urls=json.dumps(media_urls) if media_urls else "",
         language=known_language or default_language(),
+        received_at=received_at or timezone.now(),
     )
     # The handler decides kind, language and reply before the single INSERT; if the
     # unique (provider, provider_sid) then refuses it, the transaction takes the
@@ -113,13 +126,22 @@ def _store_and_route(
     if message.kind != InboundKind.REPORT:
         message.processed_at = timezone.now()
     message.save(force_insert=True)
-    if reply_text:
+    in_answer = reply_text
+    if answered is not None:
+        # What went out is what the webhook answered during the outage. A keyword got
+        # no answer then (its handler needs the database): it hears its reply now.
+        in_answer = answered
+        if reply_text and not answered:
+            queue_sms(
+                to=sender_e164, body=reply_text, language=message.language, kind=OutboxKind.REPLY
+            )
+    if in_answer:
         OutboxMessage.objects.create(
             provider=provider,
             kind=OutboxKind.REPLY,
             contact=contact_for(sender_e164),
             recipient_hash=sender_hash,
-            body=reply_text,
+            body=in_answer,
             language=message.language,
             status=OutboxStatus.SENT,
             sent_at=timezone.now(),

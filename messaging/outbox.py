@@ -52,7 +52,14 @@ from messaging.signals import opted_out
 
 logger = logging.getLogger(__name__)
 
+# The default of RR_SMS_LEASE_SECONDS: how long a sender owns the messages it claimed.
 LEASE = timedelta(seconds=60)
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=settings.RR_SMS_LEASE_SECONDS)
+
+
 MAX_ATTEMPTS = 8
 BATCH = 500
 # At most this much lag is made up by sending sooner than the rate allows.
@@ -276,7 +283,7 @@ def _claim(now: datetime, limit: int, token: str) -> list[OutboxMessage]:
         if due:
             OutboxMessage.objects.filter(pk__in=[m.pk for m in due]).update(
                 status=OutboxStatus.SENDING,
-                lease_until=now + LEASE,
+                lease_until=now + lease(),
                 lease_token=token,
                 attempts=F("attempts") + 1,
             )
@@ -286,12 +293,14 @@ def _claim(now: datetime, limit: int, token: str) -> list[OutboxMessage]:
 
 
 def _still_ours(message: OutboxMessage, token: str) -> bool:
-    """Renew this row's lease just before sending it; False if the lease ran out and
-    another sender took the row, which then sends it instead."""
+    """Renew this row's lease just before sending it; False if the lease ran out (the
+    sweep may be settling the row at this moment, and then it is sent once from the
+    queue) or another sender took the row."""
+    now = timezone.now()
     return bool(
         OutboxMessage.objects.filter(
-            pk=message.pk, status=OutboxStatus.SENDING, lease_token=token
-        ).update(lease_until=timezone.now() + LEASE)
+            pk=message.pk, status=OutboxStatus.SENDING, lease_token=token, lease_until__gt=now
+        ).update(lease_until=now + lease())
     )
 
 
@@ -426,7 +435,7 @@ def send_due(*, limit: int | None = None, budget_seconds: float = 20.0) -> int |
     One sender runs at a time (across processes), so the provisioned rate holds for the
     whole deployment. Returns how many messages were handled, or None when another
     sender is already draining the outbox."""
-    with exclusive(SENDER_LOCK, ttl_seconds=budget_seconds + LEASE.total_seconds()) as ours:
+    with exclusive(SENDER_LOCK, ttl_seconds=budget_seconds + lease().total_seconds()) as ours:
         if not ours:
             return None
         return _drain(limit=limit, budget_seconds=budget_seconds)
@@ -507,7 +516,7 @@ class _Drain:
                 while len(self.pending) >= in_flight:
                     self._settle(timeout=None)
                 # Renew the lease only when a slow batch puts it at risk.
-                at_risk = time.monotonic() - claimed_at > LEASE.total_seconds() / 2
+                at_risk = time.monotonic() - claimed_at > lease().total_seconds() / 2
                 if at_risk and not _still_ours(message, self.token):
                     continue
                 timing = _Timing(time.monotonic())
@@ -622,13 +631,18 @@ def release_expired_leases(*, now: datetime | None = None, limit: int = 500) -> 
         if message.provider == provider.name and message.lease_until is not None:
             try:
                 found = provider.find_sent(
-                    to=message.contact.phone, body=message.text, since=message.lease_until - LEASE
+                    to=message.contact.phone, body=message.text, since=message.lease_until - lease()
                 )
             except ProviderUnavailable:
                 logger.warning("Cannot tell whether SMS %s was sent; asking later.", message.uuid)
                 continue
+        # Unchanged since it was read: a sender that renewed the lease meanwhile is
+        # sending the row, and asking the provider before that send proves nothing.
         still_stale = OutboxMessage.objects.filter(
-            pk=message.pk, status=OutboxStatus.SENDING, lease_token=message.lease_token
+            pk=message.pk,
+            status=OutboxStatus.SENDING,
+            lease_token=message.lease_token,
+            lease_until=message.lease_until,
         )
         if found is not None:
             settled = still_stale.update(

@@ -19,12 +19,30 @@ if TYPE_CHECKING:
 # on_commit and returns the reply text.
 MessageHandler = Callable[["InboundMessage", str | None], str]
 
+# The answer to a message (body, number of media) while the database is unreachable.
+OfflineReply = Callable[[str, int], str]
+
 _report_handler: MessageHandler | None = None
+_offline_reply: OfflineReply | None = None
 
 
 def set_report_handler(handler: MessageHandler) -> None:
     global _report_handler  # noqa: PLW0603 - one process-wide route, set once at start-up
     _report_handler = handler
+
+
+def set_offline_reply(reply: OfflineReply) -> None:
+    global _offline_reply  # noqa: PLW0603 - one process-wide route, set once at start-up
+    _offline_reply = reply
+
+
+def offline_reply(body: str, media_count: int) -> str:
+    """What to answer without the database: nothing to a keyword (its handler reads and
+    writes the database; it answers once the message is stored), and the report
+    handler's acknowledgement to anything else."""
+    if keywords.match(body) is not None or _offline_reply is None:
+        return ""
+    return _offline_reply(body, media_count)
 
 
 def route(message: InboundMessage, *, known_language: str | None) -> str:

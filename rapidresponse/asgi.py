@@ -10,8 +10,11 @@ django_application = get_asgi_application()
 
 from core.asgi import BodySizeLimit  # noqa: E402 - needs Django set up first
 from intake import language  # noqa: E402
+from messaging import spool  # noqa: E402
 
 application = BodySizeLimit(django_application)
 
 # Load the language models now, not during the first text message of a surge.
 language.warm_up()
+# Messages spooled before a restart (the database was down) are stored now.
+spool.start_replayer_if_pending()

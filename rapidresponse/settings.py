@@ -165,7 +165,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env_int("RR_DB_POOL_SIZE", 10),
-        "timeout": 10,
+        # How long a request waits for a connection. While the database is down a text
+        # waits this long before it is spooled instead; Twilio gives up after 15 s.
+        "timeout": env_int("RR_DB_POOL_TIMEOUT", 5),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -379,6 +381,16 @@ if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN
         "The twilio provider needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and RR_PUBLIC_URL "
         "(the https address Twilio calls, which its signatures cover)."
     )
+
+# Inbound SMS that arrive while the database is unreachable are kept here (encrypted,
+# one file each) and stored in arrival order once it is back (messaging/spool.py). Past
+# RR_SPOOL_MAX_MESSAGES files the webhook answers 503 and the provider retries.
+RR_SPOOL_DIR = Path(os.environ.get("RR_SPOOL_DIR", VAR_DIR / "spool"))
+RR_SPOOL_MAX_MESSAGES = env_int("RR_SPOOL_MAX_MESSAGES", 20000)
+# How long a sender owns the messages it claimed; a dead sender's rows are settled after.
+RR_SMS_LEASE_SECONDS = env_int("RR_SMS_LEASE_SECONDS", 60)
+# How often the worker settles dead senders' leases and wakes the sender for due rows.
+RR_OUTBOX_SWEEP_SECONDS = env_int("RR_OUTBOX_SWEEP_SECONDS", 15)
 
 # Public web form: reports per client per hour, counted under a keyed hash of the
 # client address that lives only in the cache, with the window as its lifetime.

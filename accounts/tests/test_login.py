@@ -172,21 +172,26 @@ def test_the_counters_hold_neither_address_nor_username(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_logins_are_not_throttled_when_the_cache_is_down(
+def test_with_the_cache_down_failures_are_counted_in_the_process(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from core.ratelimit import local_counters
+
+    local_counters.clear()
     make_user(Role.DISPATCHER, "alex")
     client = Client()
-    for _ in range(settings.RR_LOGIN_FAILURES_PER_ACCOUNT):
-        attempt(client, "alex", "guess-guess-guess")
 
     def down(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("cache down")
 
-    monkeypatch.setattr(cache, "get_many", down)
-    monkeypatch.setattr(cache, "add", down)
+    for method in ("get_many", "add", "incr", "delete"):
+        monkeypatch.setattr(cache, method, down)
     assert attempt(client, "alex", "guess-guess-guess").status_code == 200
     assert attempt(client, "alex", PASSWORD).status_code == 302
+    for _ in range(settings.RR_LOGIN_FAILURES_PER_ACCOUNT):
+        assert attempt(Client(), "alex", "guess-guess-guess").status_code == 200
+    assert attempt(Client(), "alex", PASSWORD).status_code == 429
+    local_counters.clear()
 
 
 @pytest.mark.django_db

@@ -405,3 +405,44 @@ def test_sending_at_the_providers_own_limit_never_meets_a_429(
     assert twilio_api.state.rejected_429 == 0
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
     assert sorted(m.to for m in twilio_api.messages) == numbers
+
+
+@pytest.mark.django_db
+def test_a_sender_does_not_renew_a_lease_that_already_ran_out(twilio_api: Any) -> None:
+    # The sweep may be asking the provider about this row right now; if the sender
+    # renewed and sent it, the sweep (finding nothing yet) would queue it again.
+    queue()
+    [claimed] = outbox._claim(timezone.now(), 10, "slow-sender")
+    OutboxMessage.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert not outbox._still_ours(claimed, "slow-sender")
+    outbox.release_expired_leases()
+    assert OutboxMessage.objects.get().status == OutboxStatus.QUEUED
+    assert outbox.send_due() == 1
+    assert len(twilio_api.messages) == 1
+
+
+@pytest.mark.django_db
+def test_the_sweep_leaves_a_row_whose_lease_was_renewed_while_it_asked(
+    twilio_api: Any, monkeypatch: Any
+) -> None:
+    queue()
+    [claimed] = outbox._claim(timezone.now(), 10, "sender")
+    read_lease = timezone.now() - timedelta(milliseconds=1)
+    OutboxMessage.objects.update(lease_until=read_lease)
+    provider = active_provider()
+
+    def renewed_and_sent_while_asking(**kwargs: Any) -> None:
+        # The sender renewed just before the expiry and sends while the sweep asks
+        # the provider, which has not received the message yet.
+        OutboxMessage.objects.update(lease_until=timezone.now() + outbox.lease())
+
+    monkeypatch.setattr(
+        type(provider), "find_sent", lambda self, **kw: renewed_and_sent_while_asking(**kw)
+    )
+    assert outbox.release_expired_leases() == 0
+    row = OutboxMessage.objects.get()
+    assert (row.status, row.lease_token) == (OutboxStatus.SENDING, "sender")
+    sent = active_provider().send(to=claimed.contact.phone, body=claimed.text)
+    outbox._record_outcome(claimed, "sender", sent)
+    assert OutboxMessage.objects.get().status == OutboxStatus.SENT
+    assert len(twilio_api.messages) == 1

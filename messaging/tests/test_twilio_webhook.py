@@ -198,10 +198,11 @@ class TestIntake:
         post_twilio(client, PATH, sms_params("SM1", "agents " * 400))
         assert len(Report.objects.get().text) <= 1600
 
-    def test_a_database_failure_answers_503_so_twilio_retries(self, client: Client) -> None:
-        with mock.patch(
-            "messaging.providers.twilio.views.receive_sms", side_effect=DatabaseError("down")
-        ):
+    def test_a_database_error_that_is_not_an_outage_answers_503_so_twilio_retries(
+        self, client: Client
+    ) -> None:
+        # An outage (OperationalError) goes to the spool instead: messaging/tests/test_spool.py
+        with mock.patch("messaging.spool.receive_sms", side_effect=DatabaseError("refused")):
             response = post_twilio(client, PATH, sms_params("SM1", "ICE here"))
         assert response.status_code == 503
         assert response["Retry-After"]

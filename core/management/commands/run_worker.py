@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.db import InterfaceError, OperationalError, connections
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from core import periodic
+
+logger = logging.getLogger(__name__)
+
+# How long the worker waits before asking again when the database is unreachable.
+OUTAGE_PAUSE_SECONDS = 1.0
 
 
 class Command(BaseCommand):
@@ -47,6 +55,14 @@ class Command(BaseCommand):
         )
         worker.configure_signals()
         try:
-            worker.run()
+            while worker.running:
+                try:
+                    worker.run()
+                except (OperationalError, InterfaceError):
+                    # A database restart must not end the worker: the task it was
+                    # running is picked up again by the periodic sweeps.
+                    logger.warning("Database unreachable; the worker pauses and resumes.")
+                    connections.close_all()
+                    time.sleep(OUTAGE_PAUSE_SECONDS)
         finally:
             stop.set()

@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.twiml.messaging_response import MessagingResponse
 
-from messaging.actions import receive_sms
+from messaging import spool
 from messaging.outbox import record_status
 from messaging.providers.twilio import signature
 
@@ -69,7 +69,8 @@ def sms_webhook(request: HttpRequest) -> HttpResponse:
         return _plain(400, "NumMedia is out of range.")
     media_urls = [params.get(f"MediaUrl{i}", "") for i in range(num_media)]
     try:
-        received = receive_sms(
+        # Stored, or kept in the spool while the database is unreachable (still answered).
+        reply = spool.receive_or_spool(
             provider=PROVIDER,
             provider_sid=sid,
             sender=sender,
@@ -77,10 +78,10 @@ def sms_webhook(request: HttpRequest) -> HttpResponse:
             body=params.get("Body", ""),
             media_urls=[url for url in media_urls if url],
         )
-    except DatabaseError:
+    except (DatabaseError, OSError, spool.SpoolFull):
         # Nothing was stored: answer with an error so Twilio delivers the message again.
         logger.exception("Could not store an inbound SMS; asking the provider to retry.")
         response = _plain(503, "Temporarily unavailable.")
         response["Retry-After"] = "5"
         return response
-    return twiml(received.reply)
+    return twiml(reply)

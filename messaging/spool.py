@@ -1,0 +1,382 @@
+"""Inbound SMS kept on local disk while the database is unreachable.
+
+A signed webhook that cannot store its message appends it here and still answers, so
+the provider does not retry into an outage and the sender hears back. Each message is
+one file: encrypted with the field key (it holds a phone number and what they wrote),
+written to a temporary name, fsync'd, renamed into place and the directory fsync'd, so
+a crash leaves either the whole message or nothing. Names sort in arrival order.
+
+``replay`` feeds the files through the normal path (``receive_sms``) in order once the
+database answers again, and deletes each file only after its transaction committed. A
+replay that dies between the commit and the delete meets the unique provider SID next
+time and just deletes the file, as does a message the provider also delivered again
+itself: each message is stored exactly once.
+
+While files wait, new messages join the queue behind them (the webhook spools them too)
+so a sender's STOP and START, or a report and its follow-up, keep their order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections
+from django.utils import timezone
+
+from core import crypto
+from messaging import router
+from messaging.actions import MAX_BODY_CHARS, receive_sms
+
+logger = logging.getLogger(__name__)
+
+# What a database that is down, restarting or unreachable raises, on connecting or in
+# the middle of a transaction.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+SUFFIX = ".sms"
+CORRUPT_DIR = "corrupt"
+# How often the web process's replayer tries again while the database is still down.
+RETRY_SECONDS = 1.0
+
+
+class SpoolFull(Exception):
+    """The spool holds RR_SPOOL_MAX_MESSAGES messages: refuse, so the provider retries."""
+
+
+@dataclass(frozen=True)
+class SpooledMessage:
+    provider: str
+    provider_sid: str
+    sender: str
+    recipient: str
+    body: str
+    media_urls: list[str]
+    received_at: datetime
+    answered: str
+
+
+@dataclass
+class ReplayResult:
+    stored: int = 0
+    duplicates: int = 0
+    corrupt: int = 0
+    remaining: int = 0
+
+
+def directory() -> Path:
+    return Path(settings.RR_SPOOL_DIR)
+
+
+def _context(name: str) -> str:
+    # The file's name is bound into the ciphertext: a file renamed (reordered) or
+    # copied over another fails to decrypt.
+    return f"messaging.spool:{name}"
+
+
+def _files() -> list[Path]:
+    try:
+        entries = list(os.scandir(directory()))
+    except FileNotFoundError:
+        return []
+    return sorted(
+        Path(entry.path)
+        for entry in entries
+        if entry.name.endswith(SUFFIX) and not entry.name.startswith(".")
+    )
+
+
+def count() -> int:
+    return len(_files())
+
+
+def pending() -> bool:
+    """Whether any message waits (cheap: stops at the first file)."""
+    try:
+        with os.scandir(directory()) as entries:
+            return any(e.name.endswith(SUFFIX) and not e.name.startswith(".") for e in entries)
+    except FileNotFoundError:
+        return False
+
+
+_name_lock = threading.Lock()
+_last_stamp = 0
+_sequence = 0
+
+
+def _next_name() -> str:
+    """Wall-clock nanoseconds (never going back within this process), the process id
+    and a per-process sequence: sorted names are arrival order."""
+    global _last_stamp, _sequence  # noqa: PLW0603 - per-process ordering state
+    with _name_lock:
+        _last_stamp = max(time.time_ns(), _last_stamp + 1)
+        _sequence += 1
+        return f"{_last_stamp:020d}-{os.getpid():08d}-{_sequence:010d}{SUFFIX}"
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append(
+    *,
+    provider: str,
+    provider_sid: str,
+    sender: str,
+    recipient: str,
+    body: str,
+    media_urls: list[str],
+    answered: str,
+    received_at: datetime | None = None,
+) -> Path:
+    """Write one message durably; returns its file. Raises SpoolFull at the limit."""
+    folder = directory()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if count() >= settings.RR_SPOOL_MAX_MESSAGES:
+        raise SpoolFull
+    name = _next_name()
+    payload = json.dumps(
+        {
+            "provider": provider,
+            "provider_sid": provider_sid,
+            "sender": sender,
+            "recipient": recipient,
+            "body": body[:MAX_BODY_CHARS],
+            "media_urls": media_urls,
+            "received_at": (received_at or timezone.now()).isoformat(),
+            "answered": answered,
+        }
+    ).encode()
+    blob = crypto.encrypt_bytes(payload, context=_context(name))
+    temporary = folder / f".{name}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(blob)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    final = folder / name
+    os.rename(temporary, final)
+    _fsync_directory(folder)
+    return final
+
+
+def read(path: Path) -> SpooledMessage:
+    """Decrypt one file. Raises ValueError for a file that is damaged or not ours."""
+    try:
+        data = crypto.decrypt_bytes(path.read_bytes(), context=_context(path.name))
+        fields = json.loads(data)
+        return SpooledMessage(
+            provider=str(fields["provider"]),
+            provider_sid=str(fields["provider_sid"]),
+            sender=str(fields["sender"]),
+            recipient=str(fields["recipient"]),
+            body=str(fields["body"]),
+            media_urls=[str(url) for url in fields["media_urls"]],
+            received_at=datetime.fromisoformat(fields["received_at"]),
+            answered=str(fields["answered"]),
+        )
+    except (crypto.DecryptionError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"Spool file {path.name} cannot be read.") from error
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    _fsync_directory(path.parent)
+
+
+def _quarantine(path: Path) -> None:
+    # Kept (still encrypted) for an operator rather than deleted: it may be a report.
+    target = path.parent / CORRUPT_DIR
+    target.mkdir(mode=0o700, exist_ok=True)
+    os.rename(path, target / path.name)
+    _fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def _replay_lock() -> Iterator[bool]:
+    """One replayer per spool across processes, or the order would interleave."""
+    folder = directory()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(folder / ".replay.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def replay() -> ReplayResult | None:
+    """Store every waiting message in arrival order; stop at the first sign the
+    database is still down. None when another replayer is running."""
+    with _replay_lock() as ours:
+        if not ours:
+            return None
+        result = ReplayResult()
+        files = _files()
+        for index, path in enumerate(files):
+            try:
+                message = read(path)
+            except ValueError:
+                logger.error("Spool file %s cannot be read; moved to %s/.", path.name, CORRUPT_DIR)
+                _quarantine(path)
+                result.corrupt += 1
+                continue
+            except FileNotFoundError:
+                continue
+            try:
+                received = receive_sms(
+                    provider=message.provider,
+                    provider_sid=message.provider_sid,
+                    sender=message.sender,
+                    recipient=message.recipient,
+                    body=message.body,
+                    media_urls=message.media_urls,
+                    received_at=message.received_at,
+                    answered=message.answered,
+                )
+            except OUTAGE_ERRORS:
+                _drop_broken_connection()
+                result.remaining = len(files) - index
+                logger.warning("Database unreachable; %d spooled messages wait.", result.remaining)
+                return result
+            except Exception:
+                # One message the normal path refuses must not hold up the others.
+                logger.exception("Spooled message %s failed; moved to %s/.", path.name, CORRUPT_DIR)
+                _quarantine(path)
+                result.corrupt += 1
+                continue
+            _remove(path)
+            if received.created:
+                result.stored += 1
+            else:
+                result.duplicates += 1
+        return result
+
+
+def _drop_broken_connection() -> None:
+    # A connection the outage broke is closed, so the next attempt opens a new one.
+    connection = connections["default"]
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+def receive_or_spool(
+    *,
+    provider: str,
+    provider_sid: str,
+    sender: str,
+    recipient: str,
+    body: str,
+    media_urls: list[str],
+) -> str:
+    """The webhook's way in: store and route the message (``receive_sms``) and return
+    the reply; when the database is unreachable, or earlier messages still wait in the
+    spool, append it there and return the answer that needs no database.
+
+    Raises SpoolFull when it can be neither stored nor spooled."""
+    if not pending():
+        try:
+            return receive_sms(
+                provider=provider,
+                provider_sid=provider_sid,
+                sender=sender,
+                recipient=recipient,
+                body=body,
+                media_urls=media_urls,
+            ).reply
+        except OUTAGE_ERRORS:
+            logger.warning("Database unreachable; an inbound SMS goes to the spool.")
+            _drop_broken_connection()
+    answered = router.offline_reply(body[:MAX_BODY_CHARS].strip(), len(media_urls))
+    append(
+        provider=provider,
+        provider_sid=provider_sid,
+        sender=sender,
+        recipient=recipient,
+        body=body,
+        media_urls=media_urls,
+        answered=answered,
+    )
+    start_replayer()
+    return answered
+
+
+_replayer_lock = threading.Lock()
+_replayer: threading.Thread | None = None
+_again = False
+
+
+def start_replayer() -> None:
+    """Replay in a thread of this process until the spool is empty (the web process
+    runs one after spooling, and at start when files wait)."""
+    global _replayer, _again  # noqa: PLW0603 - one replayer thread per process
+    with _replayer_lock:
+        if _replayer is not None and _replayer.is_alive():
+            _again = True
+            return
+        _again = False
+        _replayer = threading.Thread(target=_replay_until_empty, name="spool-replay", daemon=True)
+        _replayer.start()
+
+
+def _replay_until_empty() -> None:
+    global _replayer, _again  # noqa: PLW0603 - one replayer thread per process
+    try:
+        while True:
+            while pending():
+                try:
+                    replay()
+                except Exception:
+                    logger.exception("Replaying the spool failed; trying again.")
+                if pending():
+                    time.sleep(RETRY_SECONDS)
+            with _replayer_lock:
+                if not _again:
+                    _replayer = None
+                    return
+                _again = False
+    finally:
+        connections.close_all()
+
+
+def release_quarantined() -> int:
+    """Put files set aside as unreadable or failed back in the queue (after fixing a
+    key or a bug); returns how many. Their names keep their place in the order."""
+    folder = directory() / CORRUPT_DIR
+    if not folder.is_dir():
+        return 0
+    moved = 0
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
+        os.rename(path, directory() / path.name)
+        moved += 1
+    if moved:
+        _fsync_directory(directory())
+    return moved
+
+
+def start_replayer_if_pending() -> None:
+    if pending():
+        start_replayer()
