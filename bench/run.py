@@ -1637,7 +1637,8 @@ def main() -> int:
         failures = run_children(args.only.split(","), args.quick, results)
     total = time.perf_counter() - started
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{git_sha()}{'-quick' if args.quick else ''}.json"
+    database = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
+    out = RESULTS / f"{git_sha()}-{database}{'-quick' if args.quick else ''}.json"
     out.write_text(
         json.dumps(
             {

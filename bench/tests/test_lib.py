@@ -174,3 +174,27 @@ def test_read_chunk_decodes_chunked_bodies() -> None:
         return [await lib.read_chunk(reader) for _ in range(3)]
 
     assert asyncio.run(run()) == [b"hello", b" world\r\n!!", b""]
+
+
+def test_markdown_report_puts_each_runs_verdict_side_by_side() -> None:
+    from bench import report
+
+    def run(database: str, value: float) -> dict[str, object]:
+        target = lib.Target("p99 ms", value, "<", 2.0)
+        return {
+            "results": [
+                {
+                    "id": "B3",
+                    "name": "matching",
+                    "database": database,
+                    "floor": "a scan",
+                    "ratio": 100,
+                    "targets": lib.targets(target),
+                }
+            ]
+        }
+
+    lines = report.rows([run("sqlite", 1.5), run("postgresql", 2.5)])
+    assert lines[0] == "| # | benchmark | target | sqlite | postgresql |"
+    assert lines[2] == "| B3 | matching | floor: a scan | ratio 100 | ratio 100 |"
+    assert lines[3] == "| | | p99 ms < 2.0 | 1.5 (met) | 2.5 (**missed**) |"
