@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
 from bench import lib
+
+T = TypeVar("T")
+
+
+def run_in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run in a thread of its own: earlier tests in the suite (Playwright's sync
+    API) can leave an event loop set on the main thread."""
+    box: list[T] = []
+    thread = threading.Thread(target=lambda: box.append(asyncio.run(make())))
+    thread.start()
+    thread.join(timeout=30)
+    assert box, "the coroutine did not finish"
+    return box[0]
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -128,7 +144,7 @@ def test_open_loop_keeps_the_rate_against_a_slow_server() -> None:
             result = await lib.open_loop(port, requests, lib.schedule(100, 0.4))
         return result, arrivals
 
-    result, arrivals = asyncio.run(run())
+    result, arrivals = run_in_thread(run)
     assert len(result.latencies) == 40
     assert result.statuses == {204: 20, 200: 20}
     assert result.non_2xx == 0
@@ -150,7 +166,7 @@ def test_open_loop_counts_refusals_and_errors() -> None:
         async with server:
             return await lib.open_loop(port, [("GET", "/", b"", {})], [0.0, 0.05], timeout=1)
 
-    result = asyncio.run(run())
+    result = run_in_thread(run)
     assert result.statuses[429] >= 1
     assert result.non_2xx == 2
 
@@ -173,7 +189,7 @@ def test_read_chunk_decodes_chunked_bodies() -> None:
         reader.feed_eof()
         return [await lib.read_chunk(reader) for _ in range(3)]
 
-    assert asyncio.run(run()) == [b"hello", b" world\r\n!!", b""]
+    assert run_in_thread(run) == [b"hello", b" world\r\n!!", b""]
 
 
 def test_markdown_report_puts_each_runs_verdict_side_by_side() -> None:
