@@ -17,27 +17,23 @@ def rows(runs: list[dict[str, Any]]) -> list[str]:
         f" {run['results'][0]['database'] if run['results'] else '?'} |" for run in runs
     )
     lines = [header, "|---|---|---|" + "---|" * len(runs)]
-    first = runs[0]["results"]
-    for index, result in enumerate(first):
+    # Benchmarks are matched across runs by id and name: a run may lack one that failed.
+    by_key = [{(r["id"], r["name"]): r for r in run["results"]} for run in runs]
+    for result in runs[0]["results"]:
+        key = (result["id"], result["name"])
+        found = [keyed.get(key) for keyed in by_key]
         lines.append(
             f"| {result['id']} | {result['name']} | floor: {result['floor']} |"
-            + "".join(
-                f" ratio {run['results'][index]['ratio']} |"
-                if index < len(run["results"])
-                else " — |"
-                for run in runs
-            )
+            + "".join(f" ratio {other['ratio']} |" if other else " not run |" for other in found)
         )
         for t, item in enumerate(result["targets"]):
             cells = []
-            for run in runs:
-                try:
-                    other = run["results"][index]["targets"][t]
-                except (IndexError, KeyError):
+            for other in found:
+                if other is None or t >= len(other["targets"]):
                     cells.append(" — |")
                     continue
-                verdict = "met" if other["met"] else "**missed**"
-                cells.append(f" {other['value']} ({verdict}) |")
+                verdict = "met" if other["targets"][t]["met"] else "**missed**"
+                cells.append(f" {other['targets'][t]['value']} ({verdict}) |")
             lines.append(f"| | | {item['target']} |" + "".join(cells))
     return lines
 

@@ -214,3 +214,8 @@ def test_markdown_report_puts_each_runs_verdict_side_by_side() -> None:
     assert lines[0] == "| # | benchmark | target | sqlite | postgresql |"
     assert lines[2] == "| B3 | matching | floor: a scan | ratio 100 | ratio 100 |"
     assert lines[3] == "| | | p99 ms < 2.0 | 1.5 (met) | 2.5 (**missed**) |"
+    failed: dict[str, object] = {"results": []}
+    assert report.rows([run("sqlite", 1.5), failed])[2:] == [
+        "| B3 | matching | floor: a scan | ratio 100 | not run |",
+        "| | | p99 ms < 2.0 | 1.5 (met) | — |",
+    ]
