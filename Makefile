@@ -62,10 +62,10 @@ translations: $(VENV)/.installed ## regenerate and compile the .po files after c
 
 check: lint test ## everything CI checks
 
-bench: $(VENV)/.installed ## benchmarks, as ratios to floors measured in the same run
+bench: $(VENV)/.installed ## benchmarks B1-B8 as ratios to floors of the same run (SQLite; DATABASE_URL for PostgreSQL)
 	$(PY) bench/run.py
 
-bench-quick: $(VENV)/.installed ## a shorter benchmark run
+bench-quick: $(VENV)/.installed ## the benchmarks at smaller sizes (CI prints it as a report)
 	$(PY) bench/run.py --quick
 
 format: $(VENV)/.installed ## apply ruff's fixes and formatting
