@@ -93,6 +93,8 @@ def _is_redelivery(message: InboundMessage) -> bool:
     return InboundMessage.objects.filter(
         provider=message.provider, provider_sid=message.provider_sid
     ).exists()
+
+
 def offline_reply(body: str, media_count: int) -> str:
     """The report handler's answer when the database is unreachable (the message waits
     in the spool): the same words, in the language of the text or the default one."""

@@ -22,8 +22,8 @@ from intake import proof_of_work
 from intake.actions import SALUTE_FIELDS, WebReport, submit_web_report
 from intake.forms import WebReportForm
 from intake.models import Report
-from intake.proof_of_work import SolvedChallenge
 from intake.outage import unavailable_when_database_down
+from intake.proof_of_work import SolvedChallenge
 
 HOUR = ratelimit.Window("web-report", 3600)
 
