@@ -56,6 +56,9 @@ SECRET_KEY = env("SECRET_KEY")
 # Both are separate from SECRET_KEY; see core/crypto.py for the formats.
 RR_FIELD_KEYS = env("RR_FIELD_KEYS")
 RR_HASH_KEY = env("RR_HASH_KEY")
+# Family-support cases: each case's own key lives in this directory, outside the
+# database and its backups, so deleting a key crypto-shreds its case (cases/keystore.py).
+RR_CASE_KEYSTORE = os.environ.get("RR_CASE_KEYSTORE", str(VAR_DIR / "case-keys"))
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -86,6 +89,7 @@ INSTALLED_APPS = [
     "dispatch",
     "alerts",
     "calls",
+    "cases",
 ]
 
 MIDDLEWARE = [
