@@ -362,7 +362,8 @@ class AccessEvent(models.Model):
     )
     action = models.CharField(max_length=10, choices=AccessAction.choices)
     what = models.CharField(max_length=40, blank=True)
-    reason = CaseEncryptedTextField(blank=True, default="")
+    # Null when there is none: an empty value would still need the case's key.
+    reason = CaseEncryptedTextField(null=True, blank=True)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -401,10 +402,16 @@ class Hearing(models.Model):
     # The court or ICE office (name, address): public places, not personal data.
     place = models.CharField(max_length=300)
     notes = CaseEncryptedTextField(blank=True, default="")
+    # The four digits volunteers text back to sign up (cases-hearings makes them).
+    code = models.CharField(max_length=4, blank=True, db_index=True)
+    # The language a volunteer going along should speak ("" when any will do).
+    language_needed = models.CharField(max_length=8, blank=True)
+    accompaniment_wanted = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -438,14 +445,18 @@ class Accompaniment(models.Model):
         max_length=10, choices=AccompanimentStatus.choices, default=AccompanimentStatus.SIGNED_UP
     )
     created_at = models.DateTimeField(default=timezone.now)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["created_at", "pk"]
         constraints = [
+            # One row per volunteer and hearing: cancelling and signing up again flips
+            # its status.
             models.UniqueConstraint(
-                fields=["hearing", "responder"],
-                condition=models.Q(status="signed_up"),
-                name="accompaniment_one_active",
+                fields=["hearing", "responder"], name="accompaniment_one_per_responder"
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=[choice.value for choice in AccompanimentStatus]),
@@ -495,6 +506,7 @@ class HearingReminder(models.Model):
     status = models.CharField(
         max_length=8, choices=ReminderStatus.choices, default=ReminderStatus.PENDING
     )
+    skip_reason = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["due_at", "pk"]
