@@ -51,6 +51,10 @@ class AuditAction(models.TextChoices):
     RETENTION_PURGED = "retention.purged", _("personal data purged on schedule")
     RETENTION_CHANGED = "retention.changed", _("retention period changed")
     AUDIT_VIEWED = "audit.viewed", _("audit log searched")
+    HEARING_SAVED = "hearing.saved", _("hearing added or changed")
+    HEARING_CANCELLED = "hearing.cancelled", _("hearing cancelled")
+    ACCOMPANIMENT_CHANGED = "accompaniment.changed", _("hearing sign-up made or cancelled")
+    REMINDERS_SENT = "hearing.reminders_sent", _("hearing reminders sent")
 
 
 class AuditEvent(models.Model):

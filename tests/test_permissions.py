@@ -155,6 +155,13 @@ EXPECTED: dict[str, Expected] = {
     "cases:task": case_workers(405),
     "cases:task-done": case_workers(405),
     "cases:export": case_workers(404),
+    # Hearings (the calendar shows only cases the person may read)
+    "cases:hearing-calendar": case_workers(200),
+    "cases:hearing-new": case_workers(404),
+    "cases:hearing-edit": case_workers(404),
+    "cases:hearing-cancel": case_workers(405),
+    "cases:accompaniment-cancel": case_workers(405),
+    "cases:volunteer": everyone(404),  # a signed link; a random token is no link
     # Retention (core)
     "retention:rules": coordinators(200),
     # The audit log (core)
