@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
-from cases import keystore
+from cases import keystore, reminders
 from cases.models import (
     AccessAction,
     AccessEvent,
@@ -162,6 +162,9 @@ def update_handling(
             case.closed_at = None
         case.updated_at = timezone.now()
         case.save()
+        if previous == CaseStatus.OPEN and status != CaseStatus.OPEN:
+            # Reminders stop once a case is no longer open.
+            reminders.skip_for_case(case_id=case.pk)
         if status == CaseStatus.CLOSED and previous != CaseStatus.CLOSED:
             action = AccessAction.CLOSED
         elif previous == CaseStatus.CLOSED and status != CaseStatus.CLOSED:
@@ -215,6 +218,7 @@ def save_contact(
         contact.language = data.language
         contact.sms_consent = data.sms_consent and bool(data.phone)
         contact.save()
+        reminders.reschedule_case(case=case)
         record_access(actor=actor, case=case, action=AccessAction.CHANGED, what="contact")
     return contact
 
@@ -225,6 +229,7 @@ def remove_contact(*, actor: User, case: Case, contact: FamilyContact) -> None:
         if contact.case_id != case.pk:
             raise CaseRefused(_("That contact belongs to another case."))
         contact.delete()
+        reminders.reschedule_case(case=case)
         record_access(actor=actor, case=case, action=AccessAction.CHANGED, what="contact")
 
 
