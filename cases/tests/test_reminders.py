@@ -13,6 +13,7 @@ from cases import hearings, reminders
 from cases.models import (
     Accompaniment,
     CaseStatus,
+    Hearing,
     HearingKind,
     HearingReminder,
     ReminderLead,
@@ -41,7 +42,7 @@ def worker() -> User:
     return make_user(Role.FAMILY_SUPPORT, username="fam")
 
 
-def reminder_of(hearing: object, lead: ReminderLead, **recipient: object) -> HearingReminder:
+def reminder_of(hearing: Hearing, lead: ReminderLead, **recipient: object) -> HearingReminder:
     return HearingReminder.objects.get(hearing=hearing, lead=lead, **recipient)
 
 

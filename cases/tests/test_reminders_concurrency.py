@@ -30,7 +30,8 @@ def test_two_senders_at_once_send_each_reminder_once(monkeypatch: pytest.MonkeyP
     hearing = add_hearing(case, actor=worker)
     evening = reminders.due_times(hearing.starts_at)[ReminderLead.DAY_BEFORE]
 
-    real_queue = reminders.queue_sms
+    from messaging.outbox import queue_sms as real_queue
+
     in_flight = threading.Event()
 
     def slow_queue(**kwargs: Any) -> OutboxMessage:
