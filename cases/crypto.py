@@ -81,6 +81,14 @@ class CaseSealed:
     token: str
 
 
+class Shredded(str):
+    """What a value reads as once its case's key is destroyed: empty, and marked, so
+    loading a purged case (``refresh_from_db``, a list of cases) works while nothing
+    of it can be read. Saving it fails: there is no key to encrypt with."""
+
+    __slots__ = ()
+
+
 class CaseEncryptedAttribute(DeferredAttribute):
     field: CaseEncryptedTextField
 
@@ -92,7 +100,12 @@ class CaseEncryptedAttribute(DeferredAttribute):
             return self
         value = super().__get__(instance, cls)
         if isinstance(value, CaseSealed):
-            value = decrypt(value.token, context=self.field.context_for(instance))
+            try:
+                value = decrypt(value.token, context=self.field.context_for(instance))
+            except keystore.CaseKeyMissing:
+                # Only a destroyed key reads as empty; a value that does not belong to
+                # its row (R17) or a wrong field key still raises.
+                value = Shredded()
             instance.__dict__[self.field.attname] = value
         return value
 
@@ -135,6 +148,8 @@ class CaseEncryptedTextField(models.TextField):  # type: ignore[type-arg]
         value = model_instance.__dict__.get(self.attname)
         if value is None or isinstance(value, CaseSealed):
             return value
+        if isinstance(value, Shredded):
+            raise keystore.CaseKeyMissing("This case's key was destroyed.")
         if not isinstance(value, str):
             raise TypeError(f"{self.attname} holds text, not {type(value).__name__}.")
         return CaseSealed(

@@ -188,3 +188,28 @@ def rewrap(key_ref: str) -> bool:
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+
+
+def rewrap_all(*, dry_run: bool) -> tuple[int, list[str]]:
+    """Every case key under an older field key, wrapped again (or, dry, counted).
+    Returns how many changed and the references no configured key unwraps."""
+    current = crypto.field_keys()[0].key_id
+    changed = 0
+    problems: list[str] = []
+    for key_ref in key_refs():
+        try:
+            if wrapping_key_id(key_ref) == current:
+                continue
+            if dry_run:
+                # Check that it still unwraps, so a dry run finds what a run would not.
+                wrapped, _ = _read_wrapped(key_ref)
+                crypto.decrypt(wrapped, context=_context(key_ref))
+            else:
+                rewrap(key_ref)
+        except CaseKeyMissing:
+            continue  # destroyed meanwhile
+        except crypto.DecryptionError:
+            problems.append(key_ref)
+            continue
+        changed += 1
+    return changed, problems
