@@ -36,6 +36,8 @@ from cases.models import (
 )
 from incidents.models import Incident, IncidentStatus, TimelineEntry, TimelineKind
 
+ENDED = frozenset({CaseStatus.CLOSED, CaseStatus.REMOVED})
+
 
 class CaseRefused(ValueError):
     """The change cannot be made as asked; the message says why."""
@@ -162,8 +164,9 @@ def update_handling(
             case.closed_at = None
         case.updated_at = timezone.now()
         case.save()
-        if previous == CaseStatus.OPEN and status != CaseStatus.OPEN:
-            # Reminders stop once a case is no longer open.
+        if status in ENDED and previous not in ENDED:
+            # Reminders stop when a case closes or the person was removed; a released
+            # person still has check-ins and hearings.
             reminders.skip_for_case(case_id=case.pk)
         if status == CaseStatus.CLOSED and previous != CaseStatus.CLOSED:
             action = AccessAction.CLOSED
