@@ -406,6 +406,11 @@ class CalendarRange:
     def next(self) -> date:
         return self.end
 
+    @property
+    def last(self) -> date:
+        """The range's last day (``end`` is the day after it)."""
+        return self.end - timedelta(days=1)
+
 
 def calendar_range(start: date, span: str) -> CalendarRange:
     if span == "month":
