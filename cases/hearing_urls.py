@@ -16,6 +16,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="hearing-cancel",
     ),
     path(
+        "hearings/<uuid:hearing_uuid>/invite/",
+        hearing_views.hearing_invite,
+        name="hearing-invite",
+    ),
+    path(
         "accompaniments/<uuid:accompaniment_uuid>/cancel/",
         hearing_views.accompaniment_cancel,
         name="accompaniment-cancel",

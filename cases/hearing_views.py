@@ -126,6 +126,18 @@ def hearing_cancel(request: HttpRequest, hearing_uuid: uuid.UUID) -> HttpRespons
 
 
 @case_team(["POST"])
+def hearing_invite(request: HttpRequest, hearing_uuid: uuid.UUID) -> HttpResponse:
+    hearing = _hearing(request, hearing_uuid)
+    try:
+        count = hearings.invite_volunteers(actor=request.user, hearing=hearing)  # type: ignore[arg-type]
+    except hearings.HearingRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("%(n)d volunteer(s) asked by SMS.") % {"n": count})
+    return redirect(case_url(hearing.case) + "#hearings")
+
+
+@case_team(["POST"])
 def accompaniment_cancel(request: HttpRequest, accompaniment_uuid: uuid.UUID) -> HttpResponse:
     accompaniment = (
         Accompaniment.objects.select_related("hearing", "hearing__case")

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
@@ -291,6 +291,100 @@ def cancel_sign_up(*, actor: User | None, accompaniment: Accompaniment) -> bool:
             what="accompaniment:cancelled",
         )
     return True
+
+
+# How many volunteers one click asks by SMS; asking again reaches the next ones.
+INVITE_BATCH = 10
+
+
+def invite_text(hearing: Hearing, link: str) -> str:
+    """The invitation, in the active language: what, when, where, the language; nothing
+    about the person."""
+    values = {
+        "network": settings.RR_NETWORK_NAME,
+        "what": reminders.KIND_IN_SMS[HearingKind(hearing.kind)],
+        "when": reminders.when_text(hearing),
+        "place": hearing.place,
+        "code": hearing.code,
+        "link": link,
+    }
+    if hearing.language_needed:
+        return _(
+            "%(network)s: a family needs someone to go with them to %(what)s on %(when)s at "
+            "%(place)s. Language: %(language)s. Reply ACCOMPANY %(code)s to go, or see all "
+            "dates: %(link)s"
+        ) % {**values, "language": language_name(hearing.language_needed)}
+    return (
+        _(
+            "%(network)s: a family needs someone to go with them to %(what)s on %(when)s at "
+            "%(place)s. Reply ACCOMPANY %(code)s to go, or see all dates: %(link)s"
+        )
+        % values
+    )
+
+
+def invite_volunteers(*, actor: User, hearing: Hearing) -> int:
+    """Ask eligible volunteers by SMS, those who speak the language needed first. Each
+    volunteer is asked once per hearing (the outbox's dedupe key); those signed up or
+    who opted out are not asked. Returns how many were asked now."""
+    from dispatch.actions import responder_language
+    from messaging.models import OptOut, OutboxKind, OutboxMessage
+    from messaging.outbox import queue_sms
+
+    now = timezone.now()
+    with transaction.atomic():
+        hearing = _locked_hearing(hearing)
+        if not _open_for_sign_up(hearing, now):
+            raise HearingRefused(_("This date is not open for volunteers."))
+        prefix = f"hearing-invite:{hearing.uuid.hex}:"
+        asked = {
+            str(key).removeprefix(prefix)
+            for key in OutboxMessage.objects.filter(dedupe_key__startswith=prefix).values_list(
+                "dedupe_key", flat=True
+            )
+        }
+        going = set(
+            Accompaniment.objects.filter(
+                hearing=hearing, status=AccompanimentStatus.SIGNED_UP
+            ).values_list("responder_id", flat=True)
+        )
+        candidates = [
+            r
+            for r in eligible_responders().order_by("pk")
+            if r.uuid.hex not in asked and r.pk not in going
+        ]
+        stopped = set(
+            OptOut.objects.filter(phone_hash__in=[r.phone_hash for r in candidates]).values_list(
+                "phone_hash", flat=True
+            )
+        )
+        candidates = [r for r in candidates if r.phone_hash not in stopped]
+        needed = hearing.language_needed
+        candidates.sort(key=lambda r: bool(needed) and not r.speaks(needed))
+        invited = 0
+        for volunteer in candidates[:INVITE_BATCH]:
+            language = responder_language(volunteer)
+            with translation.override(language):
+                body = invite_text(hearing, volunteer_link(volunteer))
+            message = queue_sms(
+                to=volunteer.phone,
+                body=body,
+                language=language,
+                kind=OutboxKind.REMINDER,
+                valid_until=hearing.starts_at,
+            )
+            message.dedupe_key = prefix + volunteer.uuid.hex
+            message.save(update_fields=["dedupe_key"])
+            invited += 1
+        if not invited:
+            raise HearingRefused(_("Every volunteer who can go has been asked already."))
+        audit.record(
+            actor=actor, action=AuditAction.VOLUNTEERS_INVITED, target=hearing, count=invited
+        )
+        record_access(
+            actor=actor, case=hearing.case, action=AccessAction.CHANGED, what="hearing:invited"
+        )
+    return invited
 
 
 # Reads for staff

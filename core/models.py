@@ -55,6 +55,7 @@ class AuditAction(models.TextChoices):
     HEARING_CANCELLED = "hearing.cancelled", _("hearing cancelled")
     ACCOMPANIMENT_CHANGED = "accompaniment.changed", _("hearing sign-up made or cancelled")
     REMINDERS_SENT = "hearing.reminders_sent", _("hearing reminders sent")
+    VOLUNTEERS_INVITED = "hearing.volunteers_invited", _("volunteers asked to go to a hearing")
 
 
 class AuditEvent(models.Model):

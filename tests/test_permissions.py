@@ -160,6 +160,7 @@ EXPECTED: dict[str, Expected] = {
     "cases:hearing-new": case_workers(404),
     "cases:hearing-edit": case_workers(404),
     "cases:hearing-cancel": case_workers(405),
+    "cases:hearing-invite": case_workers(405),
     "cases:accompaniment-cancel": case_workers(405),
     "cases:volunteer": everyone(404),  # a signed link; a random token is no link
     # Retention (core)

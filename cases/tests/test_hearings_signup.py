@@ -207,3 +207,44 @@ def test_a_stranger_is_told_and_a_sentence_is_a_report(fam: User) -> None:
     message = InboundMessage.objects.get(provider_sid="SM6")
     assert message.kind == "report"
     assert not Accompaniment.objects.exists()
+
+
+# Asking volunteers by SMS
+
+
+def test_family_support_asks_volunteers_speakers_first_once_each(fam: User) -> None:
+    from core import phones
+    from messaging.models import OptOut, OutboxMessage
+
+    case = make_case(opened_by=fam)
+    hearing = add_hearing(case, actor=fam, language_needed="es")
+    speakers = [volunteer(languages=["es"]) for _ in range(3)]
+    others = [volunteer(languages=["en"]) for _ in range(hearings.INVITE_BATCH)]
+    stopped = volunteer(languages=["es"])
+    OptOut.objects.create(phone_hash=stopped.phone_hash)
+    going = volunteer(languages=["es"])
+    hearings.sign_up(responder=going, hearing=hearing)
+    verifier = responder(roles=["verifier"], languages=["es"], available=False)
+
+    client = Client()
+    client.force_login(fam)
+    url = f"/cases/hearings/{hearing.uuid}/invite/"
+    assert client.post(url).status_code == 302
+    first = list(OutboxMessage.objects.filter(dedupe_key__startswith="hearing-invite:"))
+    assert len(first) == hearings.INVITE_BATCH
+    asked = {m.recipient_hash for m in first}
+    assert {s.phone_hash for s in speakers} <= asked
+    for never in (stopped, going, verifier):
+        assert phones.phone_hash(never.phone) not in asked
+    body = first[0].text
+    assert f"ACCOMPANY {hearing.code}" in body and hearing.place in body
+    for secret in ("Maria", A_NUMBER, "I-220A"):
+        assert secret not in body
+    # Asking again reaches the rest, never the same volunteer twice.
+    client.post(url)
+    total = OutboxMessage.objects.filter(dedupe_key__startswith="hearing-invite:")
+    assert total.count() == len(speakers) + len(others)
+    assert total.values("recipient_hash").distinct().count() == total.count()
+    third = client.post(url, follow=True)
+    assert "asked already" in third.content.decode()
+    assert total.count() == len(speakers) + len(others)
