@@ -278,6 +278,29 @@ class Command(BaseCommand):
             assignee=family,
             due_on=timezone.localdate(),
         )
+        self._hearing(case, family)
+
+    def _hearing(self, case: Any, family: Any) -> None:
+        """His first master-calendar hearing in five days: Lucía gets the reminders on
+        the test phone, and accompaniment volunteers can sign up (ACCOMPANY <code>)."""
+        from datetime import datetime, time
+
+        from cases import hearings
+        from cases.models import HearingKind
+        from cases.reminders import network_zone
+
+        day = timezone.localdate(timezone=network_zone()) + timedelta(days=5)
+        hearings.add_hearing(
+            actor=family,
+            case=case,
+            data=hearings.HearingData(
+                kind=HearingKind.HEARING,
+                starts_at=datetime.combine(day, time(9, 0), network_zone()),
+                place="San Francisco Immigration Court, 630 Sansome St, 4th floor",
+                notes="Master calendar hearing; ask the judge for time to find a lawyer.",
+                language_needed="es",
+            ),
+        )
 
     def _responders(self) -> dict[str, Responder]:
         """Volunteers with home areas; some available, one sharing a location."""
