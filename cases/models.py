@@ -348,6 +348,21 @@ class AccessAction(models.TextChoices):
     SHREDDED = "shredded", _("key destroyed")
 
 
+ACCESS_PARTS = {
+    "person": _("the person's details"),
+    "handling": _("status, legal help or assignee"),
+    "transfer": _("a transfer"),
+    "contact": _("a family contact"),
+    "referral": _("a referral"),
+    "fund": _("bond or mutual aid"),
+    "note": _("a note"),
+    "task": _("a task"),
+    "export": _("an export"),
+    "hearing": _("a hearing"),
+    "accompaniment": _("an accompaniment"),
+}
+
+
 class AccessEvent(models.Model):
     """Who looked at or changed which case, and when (R27). Append-only: the model
     refuses updates and deletes, and a database trigger refuses UPDATE (and, on
@@ -383,6 +398,12 @@ class AccessEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValueError("Access events are append-only.")
+
+    @property
+    def what_label(self) -> str:
+        """The part, in the reader's language; an unknown part shows as stored."""
+        part = self.what.split(":", 1)[0]
+        return str(ACCESS_PARTS.get(part, self.what))
 
 
 # --- hearings (cases-hearings builds reminders, calendar and sign-up on these) -------

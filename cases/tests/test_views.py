@@ -140,6 +140,9 @@ def test_every_view_writes_an_access_event(verified: Incident, family_support: U
     viewed = AccessEvent.objects.filter(case=case, action=AccessAction.VIEWED)
     assert viewed.count() == 3
     assert {event.actor for event in viewed} == {family_support}
+    actions.add_note(actor=family_support, case=case, body="called the facility")
+    page = client.get(reverse("cases:detail", args=[case.uuid])).content.decode()
+    assert "changed: a note" in page  # the trail names the part, never its content
 
 
 def _queries(client: Client, url: str) -> int:
