@@ -382,6 +382,23 @@ def _text(reminder: HearingReminder, batch: _Batch) -> str:
     return volunteer_text(hearing, volunteer_link(reminder.responder))
 
 
+def _queue(reminder: HearingReminder, number: str, batch: _Batch, moment: datetime) -> None:
+    language = _language(reminder)
+    with translation.override(language):
+        body = _text(reminder, batch)
+    reminder.outbox_message = queue_sms(
+        to=number,
+        body=body,
+        language=language,
+        kind=OutboxKind.REMINDER,
+        # Useless once the hearing has begun.
+        valid_until=reminder.hearing.starts_at,
+    )
+    reminder.status = ReminderStatus.SENT
+    reminder.sent_at = moment
+    reminder.save(update_fields=["outbox_message", "status", "sent_at"])
+
+
 @dataclass(frozen=True)
 class SendResult:
     sent: int
@@ -418,20 +435,18 @@ def send_due(*, now: datetime | None = None, limit: int = SEND_BATCH) -> SendRes
                     skipped += 1
                     logger.info("Hearing reminder %s skipped (%s).", reminder.pk, reason)
                     continue
-                language = _language(reminder)
-                with translation.override(language):
-                    body = _text(reminder, batch)
-                reminder.outbox_message = queue_sms(
-                    to=number,
-                    body=body,
-                    language=language,
-                    kind=OutboxKind.REMINDER,
-                    # Useless once the hearing has begun.
-                    valid_until=reminder.hearing.starts_at,
-                )
-                reminder.status = ReminderStatus.SENT
-                reminder.sent_at = moment
-                reminder.save(update_fields=["outbox_message", "status", "sent_at"])
+                try:
+                    # A savepoint: one reminder that cannot be queued (a number the
+                    # outbox refuses) must not hold back the rest, run after run.
+                    with transaction.atomic():
+                        _queue(reminder, number, batch, moment)
+                except Exception:
+                    logger.exception("Hearing reminder %s could not be queued.", reminder.pk)
+                    reminder.status = ReminderStatus.SKIPPED
+                    reminder.skip_reason = "error"
+                    reminder.save(update_fields=["status", "skip_reason"])
+                    skipped += 1
+                    continue
                 sent_per_hearing[reminder.hearing_id] = (
                     sent_per_hearing.get(reminder.hearing_id, 0) + 1
                 )

@@ -344,3 +344,29 @@ def test_reminder_texts_fit_in_a_few_segments(worker: User) -> None:
             helper = reminders.volunteer_text(hearing, hearings.volunteer_link(vera))
         assert segments(family).segments <= 2, family
         assert segments(helper).segments <= 3, helper
+
+
+def test_one_reminder_that_cannot_be_queued_does_not_hold_back_the_others(
+    worker: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = make_case(opened_by=worker)
+    broken = make_contact(case, phone="+15105550666")
+    rosa = make_contact(case)
+    hearing = add_hearing(case, actor=worker)
+    from messaging import outbox
+
+    real = outbox.queue_sms
+
+    def refuse_one(**kwargs: object) -> OutboxMessage:
+        if kwargs["to"] == broken.phone:
+            raise ValueError("refused")
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reminders, "queue_sms", refuse_one)
+    evening = reminders.due_times(hearing.starts_at)[ReminderLead.DAY_BEFORE]
+    result = reminders.send_due(now=evening)
+    assert (result.sent, result.skipped) == (1, 1)
+    assert len(sent_to(rosa.phone)) == 1
+    assert sent_to(broken.phone) == []
+    row = reminder_of(hearing, ReminderLead.DAY_BEFORE, contact=broken)
+    assert (row.status, row.skip_reason) == (ReminderStatus.SKIPPED, "error")
