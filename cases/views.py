@@ -361,6 +361,9 @@ def contact_form(
         return _form_page(request, case, form, title, status=422)
     initial: dict[str, Any] = {"language": "en"}
     if contact is not None:
+        actions.record_access(
+            actor=request.user, case=case, action=AccessAction.VIEWED, what="contact"
+        )
         initial = {
             "name": contact.name,
             "relation": contact.relation,
@@ -463,6 +466,9 @@ def fund_form(
         return _form_page(request, case, form, title, status=422)
     initial: dict[str, Any] = {}
     if fund is not None:
+        actions.record_access(
+            actor=request.user, case=case, action=AccessAction.VIEWED, what="fund"
+        )
         initial = {
             "kind": fund.kind,
             "purpose": fund.purpose,

@@ -376,6 +376,11 @@ def test_contacts_keep_their_language_and_consent(case: Case, family_support: Us
     assert contact.phone == "+15105550177"
     assert contact.language == "es"
     assert contact.sms_consent
+    # Opening the contact's form shows the number: that is a read of the case too.
+    before = AccessEvent.objects.filter(case=case, action=AccessAction.VIEWED).count()
+    page = client.get(reverse("cases:contact-edit", args=[case.uuid, contact.uuid]))
+    assert "+15105550177" in page.content.decode()
+    assert AccessEvent.objects.filter(case=case, action=AccessAction.VIEWED).count() == before + 1
 
 
 @pytest.mark.django_db
