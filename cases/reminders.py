@@ -58,7 +58,9 @@ DAY_BEFORE_AT = time(18, 0)
 MORNING_OF_AT = time(8, 0)
 # A morning reminder this close to the start is no use; the evening one has gone.
 MORNING_MIN_AHEAD = timedelta(hours=1)
-SEND_BATCH = 200
+# Each batch is one transaction that holds the write lock on SQLite (about ten queries
+# a reminder): small batches keep intake's writes from waiting behind it.
+SEND_BATCH = 20
 # A released person still has hearings and check-ins; a closed case, or one whose person
 # was removed from the country, gets no more reminders.
 ACTIVE_CASE_STATUSES = frozenset({CaseStatus.OPEN, CaseStatus.RELEASED})
