@@ -30,9 +30,12 @@ OUTSIDE_AREA = (37.8715, -122.2730)  # Berkeley: valid, but not covered
 
 
 @pytest.fixture(autouse=True)
-def _isolated(settings: Any) -> Iterator[None]:
+def _isolated(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
     settings.TWILIO_ACCOUNT_SID = "ACtest"
+    # Case keys live in files (cases.keystore): each test gets its own key store, so
+    # one test's cases never reach another's key rotation or purge.
+    settings.RR_CASE_KEYSTORE = str(tmp_path / "case-keys")
     cache.clear()
     yield
     cache.clear()
