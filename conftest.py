@@ -56,6 +56,9 @@ def _isolated(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
     settings.RR_SPOOL_DIR = tmp_path / "spool"
     settings.TWILIO_ACCOUNT_SID = "ACtest"
+    # Case keys live in files (cases.keystore): each test gets its own key store, so
+    # one test's cases never reach another's key rotation or purge.
+    settings.RR_CASE_KEYSTORE = str(tmp_path / "case-keys")
     cache.clear()
     local_counters.clear()
     yield

@@ -63,6 +63,11 @@ class AuditAction(models.TextChoices):
     MFA_FAILED = "mfa.failed", _("wrong MFA code or passkey")
     RECOVERY_CODES_GENERATED = "mfa.codes_generated", _("recovery codes generated")
     RECOVERY_CODE_USED = "mfa.code_used", _("recovery code used")
+    HEARING_SAVED = "hearing.saved", _("hearing added or changed")
+    HEARING_CANCELLED = "hearing.cancelled", _("hearing cancelled")
+    ACCOMPANIMENT_CHANGED = "accompaniment.changed", _("hearing sign-up made or cancelled")
+    REMINDERS_SENT = "hearing.reminders_sent", _("hearing reminders sent")
+    VOLUNTEERS_INVITED = "hearing.volunteers_invited", _("volunteers asked to go to a hearing")
 
 
 class AuditEvent(models.Model):

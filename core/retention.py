@@ -695,6 +695,39 @@ def purge_outbox(cutoff: datetime, size: int) -> Counts:
 
 # --- the rules, in the order a purge runs them ------------------------------------------------
 
+# --- family-support cases -------------------------------------------------------------------
+
+
+def _due_cases(cutoff: datetime) -> Any:
+    from cases.models import Case, CaseStatus
+
+    return Case.objects.filter(
+        status=CaseStatus.CLOSED, closed_at__lte=cutoff, key_destroyed_at__isnull=True
+    )
+
+
+def count_closed_cases(cutoff: datetime) -> Counts:
+    counts: Counts = {}
+    _add(counts, "cases", _due_cases(cutoff).count())
+    return counts
+
+
+def purge_closed_cases(cutoff: datetime, size: int) -> Counts:
+    """Crypto-shred closed cases: each case's key is destroyed in the key store, which
+    no database backup contains (cases.keystore), so the case is unreadable everywhere.
+    ``shred_case`` checks the case again under a row lock (a case reopened meanwhile is
+    kept)."""
+    from cases.actions import shred_case
+    from cases.models import Case
+
+    counts: Counts = {}
+    for batch in _each_batch(_due_cases(cutoff), size):
+        for case in Case.objects.filter(pk__in=batch, closed_at__lte=cutoff):
+            if shred_case(case=case):
+                _add(counts, "cases", 1)
+    return counts
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "provider_copies",
@@ -807,6 +840,20 @@ RULES: tuple[Rule, ...] = (
         max_days=90,
         count=count_outbox,
         purge=purge_outbox,
+    ),
+    Rule(
+        "closed_cases",
+        _("Closed family-support cases"),
+        _(
+            "Counted from the case's closing: its key is destroyed, so nothing about the "
+            "person can be read any more, here or in any database backup; contacts, "
+            "notes, tasks and hearings are deleted."
+        ),
+        default_days=90,
+        min_days=7,
+        max_days=365,
+        count=count_closed_cases,
+        purge=purge_closed_cases,
     ),
 )
 RULES_BY_KEY = {rule.key: rule for rule in RULES}

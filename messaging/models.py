@@ -104,6 +104,7 @@ class OutboxKind(models.TextChoices):
     NOTICE = "notice", _("Notice to a responder")
     ALERT = "alert", _("Alert")
     SUBSCRIPTION = "subscription", _("Subscription message")
+    REMINDER = "reminder", _("Hearing reminder")
 
 
 class OutboxStatus(models.TextChoices):

@@ -59,6 +59,9 @@ RR_HASH_KEY = env("RR_HASH_KEY")
 # Signs the web form's proof-of-work challenges (intake/altcha.py). Separate from the
 # other keys for the same reason: a leak of one must not forge or decrypt the others.
 RR_ALTCHA_HMAC_KEY = env("RR_ALTCHA_HMAC_KEY")
+# Family-support cases: each case's own key lives in this directory, outside the
+# database and its backups, so deleting a key crypto-shreds its case (cases/keystore.py).
+RR_CASE_KEYSTORE = os.environ.get("RR_CASE_KEYSTORE", str(VAR_DIR / "case-keys"))
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -94,6 +97,7 @@ INSTALLED_APPS = [
     "dispatch",
     "alerts",
     "calls",
+    "cases",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ urlpatterns = [
     path("dispatch/", include("dispatch.urls")),
     path("alerts/", include("alerts.urls")),
     path("calls/", include("calls.urls")),
+    path("cases/", include("cases.urls")),
     path("retention/", include("core.urls")),
     path("audit/", include("core.audit_urls")),
     path("join/", include("alerts.public_urls")),

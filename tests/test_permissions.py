@@ -57,6 +57,17 @@ def coordinators(outcome: Outcome) -> Expected:
     return {**dispatchers(outcome), "dispatcher": 403}
 
 
+def case_workers(outcome: Outcome) -> Expected:
+    """Family support and coordinators (``cases.rules.works_cases``)."""
+    return {
+        "anonymous": LOGIN,
+        "verifier": 403,
+        "family_support": outcome,
+        "dispatcher": 403,
+        "coordinator": outcome,
+    }
+
+
 EXPECTED: dict[str, Expected] = {
     # The site
     "home": {
@@ -134,6 +145,40 @@ EXPECTED: dict[str, Expected] = {
     # Public on purpose: the telephone provider fetches recorded prompts.
     "calls:prompt-audio": everyone(404),
     "calls:prompt-save": coordinators(405),
+    # Family-support cases (a case someone may not read is a 404, like a missing one)
+    "cases:list": case_workers(200),
+    "cases:new": case_workers(200),
+    "cases:open": case_workers(404),
+    "cases:reauth": case_workers(200),
+    "cases:facilities": case_workers(200),
+    "cases:facility-new": coordinators(200),
+    "cases:facility-edit": coordinators(404),
+    "cases:partners": case_workers(200),
+    "cases:partner-new": coordinators(200),
+    "cases:partner-edit": coordinators(404),
+    "cases:detail": case_workers(404),
+    "cases:edit-person": case_workers(404),
+    "cases:edit-handling": case_workers(404),
+    "cases:transfer": case_workers(405),
+    "cases:contact-new": case_workers(404),
+    "cases:contact-edit": case_workers(404),
+    "cases:contact-remove": case_workers(405),
+    "cases:refer": case_workers(405),
+    "cases:referral-status": case_workers(405),
+    "cases:fund-new": case_workers(404),
+    "cases:fund-edit": case_workers(404),
+    "cases:note": case_workers(405),
+    "cases:task": case_workers(405),
+    "cases:task-done": case_workers(405),
+    "cases:export": case_workers(404),
+    # Hearings (the calendar shows only cases the person may read)
+    "cases:hearing-calendar": case_workers(200),
+    "cases:hearing-new": case_workers(404),
+    "cases:hearing-edit": case_workers(404),
+    "cases:hearing-cancel": case_workers(405),
+    "cases:hearing-invite": case_workers(405),
+    "cases:accompaniment-cancel": case_workers(405),
+    "cases:volunteer": everyone(404),  # a signed link; a random token is no link
     # Retention (core)
     "retention:rules": coordinators(200),
     # The audit log (core)

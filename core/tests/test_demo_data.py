@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 
 from accounts.models import User
 from alerts.models import Subscriber, SubscriberStatus, ZipCode
+from cases.models import Case
 from incidents.models import Incident, IncidentStatus
 
 
@@ -21,8 +22,13 @@ def test_the_demo_loads_and_loads_again_without_duplicates() -> None:
     active = Subscriber.objects.filter(status=SubscriberStatus.ACTIVE).count()
     assert active == 60
     incidents = Incident.objects.count()
+    [case] = Case.objects.all()
+    assert case.incidents.get().status == IncidentStatus.VERIFIED
+    assert case.person_name == "Ernesto Ramírez"
+    assert case.contacts.get().language == "es"
     call_command("load_demo_data", "--force", verbosity=0)
     assert Incident.objects.count() == incidents
+    assert Case.objects.count() == 1
     assert Subscriber.objects.count() == 60
 
 

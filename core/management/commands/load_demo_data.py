@@ -163,6 +163,7 @@ class Command(BaseCommand):
             status=IncidentStatus.VERIFIED,
             reason="Verifier on scene confirmed ICE officers and one detention.",
         )
+        self._case(raid.incident, detained_at=now - timedelta(minutes=8))
 
         # San Antonio: a rumour that turned out to be fare inspectors.
         rumour = web(
@@ -226,6 +227,89 @@ class Command(BaseCommand):
         sms("+15105550142", "La migra está en la escuela de mi hijo, por favor ayuda")
         sms("+15105550163", "agents knocking on doors on my street right now")
         sms("+15105550184", "HELP")
+
+    def _case(self, incident: Any, *, detained_at: Any) -> None:
+        """The man taken at the Fruitvale incident: a family-support case, with his
+        sister (Spanish, texts allowed; her number is on the test phone), the
+        facility directory and two legal partners."""
+        from cases import actions as case_actions
+        from cases.models import Facility, PartnerOrganisation
+
+        annex, _ = Facility.objects.get_or_create(
+            name="Golden State Annex",
+            defaults={"address": "611 Frontage Rd, McFarland, CA", "phone": "+16617920960"},
+        )
+        Facility.objects.get_or_create(
+            name="Mesa Verde ICE Processing Center",
+            defaults={"address": "425 Golden State Ave, Bakersfield, CA"},
+        )
+        Facility.objects.get_or_create(
+            name="ICE San Francisco Field Office (630 Sansome)",
+            defaults={"address": "630 Sansome St, San Francisco, CA"},
+        )
+        PartnerOrganisation.objects.get_or_create(
+            name="East Bay Immigrant Legal Defense",
+            defaults={"languages": "en,es", "capacity": 4, "contact": "Intake line, weekdays"},
+        )
+        PartnerOrganisation.objects.get_or_create(
+            name="Bay Area Asylum Clinic",
+            defaults={"languages": "en,es,pt", "capacity": 0},
+        )
+        family = User.objects.get(username="family")
+        case = case_actions.open_case(
+            actor=family,
+            incident=incident,
+            person=case_actions.PersonData(
+                person_name="Ernesto Ramírez",
+                person_birth_date=None,
+                a_number="",
+                detained_at=detained_at,
+                detained_place="International Blvd & 35th Ave",
+            ),
+            facility=annex,
+            assigned_to=family,
+        )
+        case_actions.save_contact(
+            actor=family,
+            case=case,
+            data=case_actions.ContactData(
+                name="Lucía Ramírez",
+                relation="hermana",
+                phone="+15105550121",
+                language="es",
+                sms_consent=True,
+            ),
+        )
+        case_actions.add_task(
+            actor=family,
+            case=case,
+            title="Call Lucía back about the bond",
+            assignee=family,
+            due_on=timezone.localdate(),
+        )
+        self._hearing(case, family)
+
+    def _hearing(self, case: Any, family: Any) -> None:
+        """His first master-calendar hearing in five days: Lucía gets the reminders on
+        the test phone, and accompaniment volunteers can sign up (ACCOMPANY <code>)."""
+        from datetime import datetime, time
+
+        from cases import hearings
+        from cases.models import HearingKind
+        from cases.reminders import network_zone
+
+        day = timezone.localdate(timezone=network_zone()) + timedelta(days=5)
+        hearings.add_hearing(
+            actor=family,
+            case=case,
+            data=hearings.HearingData(
+                kind=HearingKind.HEARING,
+                starts_at=datetime.combine(day, time(9, 0), network_zone()),
+                place="San Francisco Immigration Court, 630 Sansome St, 4th floor",
+                notes="Master calendar hearing; ask the judge for time to find a lawyer.",
+                language_needed="es",
+            ),
+        )
 
     def _responders(self) -> dict[str, Responder]:
         """Volunteers with home areas; some available, one sharing a location."""
@@ -337,5 +421,9 @@ class Command(BaseCommand):
             f"{DEMO_SUBSCRIBERS} neighbours subscribe to alerts; text JOIN Fruitvale from the "
             "test phone to be one, and write an alert from the verified Fruitvale incident "
             "(a second dispatcher, dispatcher2, approves it)."
+        )
+        self.stdout.write(
+            "Family support (family) has a case from the Fruitvale incident at /cases/; his "
+            "sister texts from +15105550121 on the test phone."
         )
         self.stdout.write("")

@@ -1,7 +1,8 @@
 """Re-encrypt personal data under the current field key (the first in RR_FIELD_KEYS).
 
 Every ``EncryptedTextField`` of every model, and the encrypted files (web-form photos,
-evidence originals and shared copies), are walked in primary-key batches. A value whose
+evidence originals and shared copies), are walked in primary-key batches; the keys of
+family-support cases (``cases.keystore``) are wrapped again under the current key. A value whose
 token names another key id is decrypted and sealed again under the current key; values
 already under it are skipped, so the command is idempotent and resumes where an
 interrupted run stopped. Each row is written with a compare-and-swap on the old token
@@ -233,6 +234,8 @@ class Command(BaseCommand):
             total_changed += changed
             self.stdout.write(f"{target.label}: {changed} {verb}")
         total_changed += self.rotate_mfa(rotation, verb)
+        if not start:
+            total_changed += self.rotate_case_keys(rotation)
         for problem in rotation.problems:
             self.stderr.write(
                 f"could not decrypt: {problem.label} pk={problem.pk} field={problem.field}"
@@ -256,6 +259,23 @@ class Command(BaseCommand):
             rotation.problems.append(problem)
         self.stdout.write(f"MFA secrets: {result.changed} {verb}")
         return result.changed
+    def rotate_case_keys(self, rotation: Rotation) -> int:
+        """Family-support cases keep their data under their own keys, which live in the
+        case key store wrapped by the field key: only the wrapping is renewed."""
+        from cases import keystore
+
+        changed, unreadable = keystore.rewrap_all(dry_run=rotation.dry_run)
+        verb = "under older keys" if rotation.dry_run else "wrapped again"
+        self.stdout.write(f"case keys: {changed} {verb}")
+        for key_ref in unreadable:
+            if not rotation.skip:
+                raise CommandError(
+                    f"case key {key_ref} cannot be unwrapped with any configured key; stopped "
+                    "there. Add the missing key and run again, or rerun with "
+                    "--skip-undecryptable to list such keys and go on."
+                )
+            rotation.problems.append(Problem("case key", key_ref, "wrapping"))
+        return changed
 
     def rotate(self, rotation: Rotation, target: Target, after_pk: Any) -> int:
         queryset = target.model._base_manager.all()
