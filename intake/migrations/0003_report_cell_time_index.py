@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0005_audit_abuse_actions'),
+        ('core', '0004_alter_auditevent_action'),
         ('incidents', '0003_incident_surge'),
         ('intake', '0002_spent_challenges'),
         ('messaging', '0003_provider_copies'),
