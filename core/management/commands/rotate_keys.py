@@ -259,6 +259,7 @@ class Command(BaseCommand):
             rotation.problems.append(problem)
         self.stdout.write(f"MFA secrets: {result.changed} {verb}")
         return result.changed
+
     def rotate_case_keys(self, rotation: Rotation) -> int:
         """Family-support cases keep their data under their own keys, which live in the
         case key store wrapped by the field key: only the wrapping is renewed."""
