@@ -159,6 +159,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL and not DEBUG:
+    # A Redis reachable from other hosts must ask for a password (docs/SECURITY.md).
+    from core.redis_url import require_password
+
+    require_password(REDIS_URL)
 if REDIS_URL:
     CACHES = {
         "default": {
