@@ -12,6 +12,13 @@ class CoreConfig(AppConfig):
         crypto.field_keys()
         crypto.hash_key()
 
+        from django.db.models.signals import post_save
+
+        from core import audit_sink
+        from core.models import AuditEvent
+
+        post_save.connect(audit_sink.on_audit_event_saved, sender=AuditEvent)
+
         from core import periodic, retention
 
         # The purge runs in a thread of its own (core.retention), every hour by default.

@@ -56,6 +56,11 @@ SECRET_KEY = env("SECRET_KEY")
 # Both are separate from SECRET_KEY; see core/crypto.py for the formats.
 RR_FIELD_KEYS = env("RR_FIELD_KEYS")
 RR_HASH_KEY = env("RR_HASH_KEY")
+# Hash keys being rotated away from (comma-separated, newest first): lookups also try
+# them until `manage.py rotate_hash_key` has recomputed the hashes (core/crypto.py).
+RR_HASH_KEYS_PREVIOUS = os.environ.get("RR_HASH_KEYS_PREVIOUS", "")
+# Where a copy of every audit event goes after it commits (core/audit_sink.py).
+RR_AUDIT_SINK = os.environ.get("RR_AUDIT_SINK", "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
