@@ -11,6 +11,7 @@ class CoreConfig(AppConfig):
 
         crypto.field_keys()
         crypto.hash_key()
+        crypto.previous_hash_keys()
 
         from django.db.models.signals import post_save
 

@@ -34,7 +34,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from core import phones
+from core import hash_rotation, phones
 from core.locks import exclusive
 from messaging.models import (
     FINAL_STATUSES,
@@ -258,6 +258,7 @@ def _copy_then_insert(table: str, columns: list[str], rows: Iterator[list[Any]])
 
 def contact_for(phone: str) -> Contact:
     """The contact for an E.164 number, created on first use."""
+    hash_rotation.bring_forward(phone)  # a no-op unless RR_HASH_KEY is rotating
     phone_hash = phones.phone_hash(phone)
     existing = Contact.objects.filter(phone_hash=phone_hash).first()
     if existing is not None:
