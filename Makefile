@@ -44,7 +44,7 @@ lint: $(VENV)/.installed ## ruff, format check, mypy, migrations and translation
 
 security: $(VENV)/.installed ## bandit, semgrep's Django rules (.semgrep/), pip-audit on the production lock
 	$(BIN)/bandit -c pyproject.toml -r . -ll -q
-	$(BIN)/semgrep scan --config .semgrep --error --metrics=off --disable-version-check --quiet .
+	$(BIN)/semgrep scan --config .semgrep/django.yml --error --metrics=off --disable-version-check --quiet .
 	.ci/pip-audit requirements/base.lock
 
 migrations-check: $(VENV)/.installed
