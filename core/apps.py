@@ -19,6 +19,7 @@ class CoreConfig(AppConfig):
         from core.models import AuditEvent
 
         post_save.connect(audit_sink.on_audit_event_saved, sender=AuditEvent)
+        audit_sink.configured()  # a mistyped RR_AUDIT_SINK fails here, not on an action
 
         from core import periodic, retention
 
