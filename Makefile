@@ -10,7 +10,7 @@ WITH_ENV := set -a; [ -f $(ENV_FILE) ] && . ./$(ENV_FILE); set +a;
 
 .DEFAULT_GOAL := help
 .PHONY: help run test check lint format typecheck migrations-check translations-check \
-        translations lock install demo clean bench bench-quick serve load
+        translations lock install demo clean bench bench-quick serve load security
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 22
@@ -50,6 +50,11 @@ lint: $(VENV)/.installed ## ruff, format check, mypy, migrations and translation
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(MAKE) --no-print-directory migrations-check translations-check
+
+security: $(VENV)/.installed ## bandit, semgrep's Django rules (.semgrep/), pip-audit on the production lock
+	$(BIN)/bandit -c pyproject.toml -r . -ll -q
+	$(BIN)/semgrep scan --config .semgrep/django.yml --error --metrics=off --disable-version-check --quiet .
+	.ci/pip-audit requirements/base.lock
 
 migrations-check: $(VENV)/.installed
 	DJANGO_SETTINGS_MODULE=rapidresponse.test_settings $(PY) manage.py makemigrations --check --dry-run

@@ -23,8 +23,8 @@ from alerts.models import (
     SubscriberStatus,
     ZipCode,
 )
-from core import phones
-from core.crypto import keyed_hash
+from core import hash_rotation, phones
+from core.crypto import keyed_hash, keyed_hashes
 from core.geo import Point, cells_touching, polygons_of
 from core.models import Neighbourhood
 from messaging.models import OutboxKind
@@ -215,6 +215,10 @@ def _code_hash(subscriber: Subscriber, code: str) -> str:
     return keyed_hash(f"{subscriber.uuid}:{code}", purpose="subscription-code")
 
 
+def _code_hashes(subscriber: Subscriber, code: str) -> list[str]:
+    return keyed_hashes(f"{subscriber.uuid}:{code}", purpose="subscription-code")
+
+
 @transaction.atomic
 def send_code(*, subscriber: Subscriber) -> None:
     """The web sign-up's confirmation: six digits by SMS, valid 15 minutes."""
@@ -242,11 +246,13 @@ def confirm_code(*, phone: str, code: str) -> Subscriber:
     """The web sign-up's second step. Wrong guesses are counted (and committed, even
     though the caller is refused): five and the code is dead."""
     try:
-        phone_hash = phones.phone_hash(phones.normalize(phone))
+        e164 = phones.normalize(phone)
     except phones.InvalidPhoneNumber as exc:
         raise SubscriptionRefused(_("That does not look like a phone number.")) from exc
+    phone_hash = phones.phone_hash(e164)
     refused = SubscriptionRefused(_("That code is not right or has expired. Ask for a new one."))
     with transaction.atomic():
+        hash_rotation.bring_forward(e164)  # a no-op unless RR_HASH_KEY is rotating
         subscriber = Subscriber.objects.select_for_update().filter(phone_hash=phone_hash).first()
         if subscriber is None or not subscriber.code_hash or subscriber.code_expires_at is None:
             raise refused
@@ -256,7 +262,11 @@ def confirm_code(*, phone: str, code: str) -> Subscriber:
         ):
             raise refused
         subscriber.code_attempts += 1
-        matches = secrets.compare_digest(_code_hash(subscriber, code.strip()), subscriber.code_hash)
+        # A code sent just before RR_HASH_KEY rotated was hashed under the previous key.
+        matches = any(
+            secrets.compare_digest(candidate, subscriber.code_hash)
+            for candidate in _code_hashes(subscriber, code.strip())
+        )
         if matches:
             subscriber.code_hash = ""
             subscriber.code_expires_at = None

@@ -20,7 +20,7 @@ from calls.models import (
     PromptKey,
     VoicePrompt,
 )
-from core import audit, phones
+from core import audit, hash_rotation, phones
 from core.models import AuditAction
 from dispatch.actions import check_shift
 from incidents.actions import ActionRefused
@@ -63,6 +63,7 @@ def save_line(*, actor: Any, user: Any, phone: str, active: bool = True) -> Disp
     e164 = phones.normalize(phone)
     try:
         with transaction.atomic():
+            hash_rotation.bring_forward(e164)  # a no-op unless RR_HASH_KEY is rotating
             line, _created = DispatcherLine.objects.select_for_update().get_or_create(
                 user=user,
                 defaults={"phone": e164, "phone_hash": phones.phone_hash(e164), "active": active},

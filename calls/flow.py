@@ -49,7 +49,7 @@ from calls.script import (
     Script,
     Step,
 )
-from core import audit, phones
+from core import audit, hash_rotation, phones
 from core.i18n import default_language
 from core.locks import one_local_writer
 from core.models import AuditAction
@@ -113,6 +113,7 @@ def answer_call(*, provider: str, provider_sid: str, caller: str) -> Script:
         number = phones.normalize_sender(caller) if caller else ""
         try:
             with one_local_writer(), transaction.atomic():
+                hash_rotation.bring_forward(number)  # a no-op unless RR_HASH_KEY is rotating
                 call = Call.objects.create(
                     provider=provider,
                     provider_sid=provider_sid,

@@ -12,6 +12,15 @@ class CoreConfig(AppConfig):
         crypto.field_keys()
         crypto.hash_key()
         crypto.altcha_key()
+        crypto.previous_hash_keys()
+
+        from django.db.models.signals import post_save
+
+        from core import audit_sink
+        from core.models import AuditEvent
+
+        post_save.connect(audit_sink.on_audit_event_saved, sender=AuditEvent)
+        audit_sink.configured()  # a mistyped RR_AUDIT_SINK fails here, not on an action
 
         from core import periodic, retention
 

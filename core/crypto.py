@@ -7,6 +7,9 @@
   so keys can be rotated: the first key in RR_FIELD_KEYS encrypts, every listed key
   decrypts.
 - Lookups go through HMAC-SHA256 under RR_HASH_KEY, a separate key, never SECRET_KEY.
+  While the hash key rotates, the keys it replaces are listed in RR_HASH_KEYS_PREVIOUS:
+  ``keyed_hashes`` gives a value's hash under each, so lookups can find rows not yet
+  recomputed (``core.hash_rotation``, ``manage.py rotate_hash_key``).
 
 Encryption protects a stolen disk or backup, not a live compromise of the server.
 """
@@ -74,13 +77,15 @@ def parse_field_keys(value: str) -> tuple[FieldKey, ...]:
 @cache
 def field_keys() -> tuple[FieldKey, ...]:
     keys = parse_field_keys(settings.RR_FIELD_KEYS)
-    if any(_reuses_secret_key(k.secret) or k.secret == hash_key() for k in keys):
-        raise ImproperlyConfigured("Field keys must differ from SECRET_KEY and RR_HASH_KEY.")
+    hashing = {hash_key(), *previous_hash_keys()}
+    if any(_reuses_secret_key(k.secret) or k.secret in hashing for k in keys):
+        raise ImproperlyConfigured("Field keys must differ from SECRET_KEY and the hash keys.")
     return keys
 
 
 @cache
 def hash_key() -> bytes:
+    """The current hash key: every new hash is made with it."""
     key = _decode_key(settings.RR_HASH_KEY, name="RR_HASH_KEY")
     if _reuses_secret_key(key):
         raise ImproperlyConfigured("RR_HASH_KEY must differ from SECRET_KEY.")
@@ -96,6 +101,21 @@ def altcha_key() -> bytes:
             "RR_ALTCHA_HMAC_KEY must differ from SECRET_KEY, RR_HASH_KEY and the field keys."
         )
     return key
+def previous_hash_keys() -> tuple[bytes, ...]:
+    """Hash keys being rotated away from (RR_HASH_KEYS_PREVIOUS, newest first)."""
+    raw = getattr(settings, "RR_HASH_KEYS_PREVIOUS", "") or ""
+    keys = tuple(
+        _decode_key(item, name=f"RR_HASH_KEYS_PREVIOUS[{n}]")
+        for n, item in enumerate(i for i in raw.split(",") if i.strip())
+    )
+    current = hash_key()
+    if any(k == current for k in keys) or len(set(keys)) != len(keys):
+        raise ImproperlyConfigured(
+            "RR_HASH_KEYS_PREVIOUS repeats a key, or lists the current RR_HASH_KEY."
+        )
+    if any(_reuses_secret_key(k) for k in keys):
+        raise ImproperlyConfigured("RR_HASH_KEYS_PREVIOUS must not contain SECRET_KEY.")
+    return keys
 
 
 def _reuses_secret_key(secret: bytes) -> bool:
@@ -113,6 +133,7 @@ def reset_key_cache() -> None:
     field_keys.cache_clear()
     hash_key.cache_clear()
     altcha_key.cache_clear()
+    previous_hash_keys.cache_clear()
 
 
 def _associated_data(key_id: str, context: str) -> bytes:
@@ -185,10 +206,24 @@ def decrypt(token: str, *, context: str) -> str:
     return plaintext.decode("utf-8")
 
 
+def _hmac(key: bytes, value: str, purpose: str) -> str:
+    message = purpose.encode() + b"\x00" + value.encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
 def keyed_hash(value: str, *, purpose: str) -> str:
     """A stable lookup key for ``value``; ``purpose`` separates unrelated uses."""
-    message = purpose.encode() + b"\x00" + value.encode("utf-8")
-    return hmac.new(hash_key(), message, hashlib.sha256).hexdigest()
+    return _hmac(hash_key(), value, purpose)
+
+
+def keyed_hashes(value: str, *, purpose: str) -> list[str]:
+    """``value``'s hash under the current key first, then under each previous key."""
+    return [_hmac(key, value, purpose) for key in (hash_key(), *previous_hash_keys())]
+
+
+def previous_keyed_hashes(value: str, *, purpose: str) -> list[str]:
+    """``value``'s hashes under the previous keys only (empty outside a rotation)."""
+    return [_hmac(key, value, purpose) for key in previous_hash_keys()]
 
 
 def generate_key() -> str:

@@ -74,6 +74,10 @@ class AuditEvent(models.Model):
     """Who did what to which record, and when; never the content itself.
 
     Rows are only ever inserted. ``detail`` holds identifiers and counts, not text.
+    The database refuses UPDATE and DELETE (triggers, ``core.audit_guard``; on
+    PostgreSQL also the app role's grants, ``manage.py db_roles``). A migration that
+    makes SQLite rebuild this table drops the triggers: it must call
+    ``audit_guard.install`` again (``test_audit_guard`` fails until it does).
     """
 
     at = models.DateTimeField(default=timezone.now, db_index=True)

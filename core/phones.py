@@ -5,7 +5,7 @@ from __future__ import annotations
 import phonenumbers
 from django.conf import settings
 
-from core.crypto import keyed_hash
+from core.crypto import keyed_hash, previous_keyed_hashes
 
 HASH_PURPOSE = "phone"
 MAX_RAW_LENGTH = 64
@@ -59,6 +59,11 @@ def normalize_sender(raw: str) -> str:
 
 def phone_hash(e164: str) -> str:
     return keyed_hash(e164, purpose=HASH_PURPOSE)
+
+
+def previous_phone_hashes(e164: str) -> list[str]:
+    """The number's hashes under the hash keys being rotated away from."""
+    return previous_keyed_hashes(e164, purpose=HASH_PURPOSE)
 
 
 def mask(e164: str) -> str:

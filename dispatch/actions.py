@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from core import audit, phones
+from core import audit, hash_rotation, phones
 from core.geo import Point
 from core.locks import atomic_serialized, serialize
 from core.models import AuditAction, Neighbourhood
@@ -116,6 +116,7 @@ def save_responder(
     *, actor: Any, data: ResponderData, responder: Responder | None = None
 ) -> Responder:
     e164 = _check(data)
+    hash_rotation.bring_forward(e164)  # a no-op unless RR_HASH_KEY is rotating
     phone_hash = phones.phone_hash(e164)
     clash = Responder.objects.filter(phone_hash=phone_hash)
     if responder is not None:
@@ -358,7 +359,8 @@ def _check_rows(
             e164 = ""
         if e164:
             phone_hash = phones.phone_hash(e164)
-            if phone_hash in existing:
+            # While RR_HASH_KEY rotates, a responder may still be under the old key.
+            if phone_hash in existing or existing.intersection(phones.previous_phone_hashes(e164)):
                 problems.append(_("a responder with this phone number already exists"))
             elif phone_hash in seen:
                 problems.append(

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import audit, phones
+from core import audit, hash_rotation, phones
 from core.i18n import default_language
 from core.locks import one_local_writer
 from core.models import AuditAction
@@ -101,6 +101,7 @@ def _store_and_route(
     answered: str | None,
 ) -> Received:
     sender_e164 = phones.normalize_sender(sender)
+    hash_rotation.bring_forward(sender_e164)  # a no-op unless RR_HASH_KEY is rotating
     sender_hash = phones.phone_hash(sender_e164)
     known_language = last_language_of(sender_hash)
     message = InboundMessage(

@@ -62,6 +62,11 @@ RR_ALTCHA_HMAC_KEY = env("RR_ALTCHA_HMAC_KEY")
 # Family-support cases: each case's own key lives in this directory, outside the
 # database and its backups, so deleting a key crypto-shreds its case (cases/keystore.py).
 RR_CASE_KEYSTORE = os.environ.get("RR_CASE_KEYSTORE", str(VAR_DIR / "case-keys"))
+# Hash keys being rotated away from (comma-separated, newest first): lookups also try
+# them until `manage.py rotate_hash_key` has recomputed the hashes (core/crypto.py).
+RR_HASH_KEYS_PREVIOUS = os.environ.get("RR_HASH_KEYS_PREVIOUS", "")
+# Where a copy of every audit event goes after it commits (core/audit_sink.py).
+RR_AUDIT_SINK = os.environ.get("RR_AUDIT_SINK", "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -176,6 +181,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL and not DEBUG:
+    # A Redis reachable from other hosts must ask for a password (docs/SECURITY.md).
+    from core.redis_url import require_password
+
+    require_password(REDIS_URL)
 if REDIS_URL:
     CACHES = {
         "default": {

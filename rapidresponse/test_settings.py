@@ -36,6 +36,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # database; tests open plain connections (the benchmark runs with the pool).
 DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 
+# Tests only: a fast hasher keeps the suite quick; production keeps Django's default.
+# nosemgrep: django-password-hasher-weak
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tasks run when enqueued, after the transaction that queued them commits; a test that
 # runs a real worker process beside the server asks for the database queue instead.

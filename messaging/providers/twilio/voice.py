@@ -7,7 +7,7 @@ import base64
 import re
 import urllib.request
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
@@ -168,13 +168,18 @@ class TwilioVoice:
         url = reference + ".mp3"
         if settings.TWILIO_API_BASE:
             url = settings.TWILIO_API_BASE.rstrip("/") + url[len(TWILIO_API) :]
+        # urlopen also follows file: and ftp: URLs; a mistyped TWILIO_API_BASE must not
+        # send the account's credentials, or read a local file, anywhere but over HTTP.
+        if urlsplit(url).scheme not in {"https", "http"}:
+            raise ProviderUnavailable("TWILIO_API_BASE must be an http(s) URL.")
         credentials = f"{settings.TWILIO_ACCOUNT_SID}:{settings.TWILIO_AUTH_TOKEN}"
         request = urllib.request.Request(  # noqa: S310 - https to Twilio, or a test stand-in
             url,
             headers={"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()},
         )
         try:
-            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+            # The scheme is checked above (http or https only), hence noqa and nosec.
+            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310  # nosec B310
                 return response.read(), response.headers.get("Content-Type", RECORDING_TYPE)
         except OSError as exc:
             raise ProviderUnavailable("Twilio could not be reached for the recording.") from exc
