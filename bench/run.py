@@ -1018,7 +1018,7 @@ def carrier_arithmetic(alert: Any, recipients: int, db: str) -> dict[str, Any]:
     }
 
 
-def bench_fanout(quick: bool) -> list[dict[str, Any]]:
+def bench_fanout(quick: bool) -> list[dict[str, Any]]:  # noqa: PLR0915 - one benchmark, read top to bottom
     """B5. Writing one outbox row per recipient of an alert to 100,000 subscribers,
     nearest first, against: the same rows through a raw executemany into a scratch
     table (the floor), one ORM INSERT per row, and one queued task per recipient (the

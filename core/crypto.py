@@ -101,6 +101,8 @@ def altcha_key() -> bytes:
             "RR_ALTCHA_HMAC_KEY must differ from SECRET_KEY, RR_HASH_KEY and the field keys."
         )
     return key
+
+
 def previous_hash_keys() -> tuple[bytes, ...]:
     """Hash keys being rotated away from (RR_HASH_KEYS_PREVIOUS, newest first)."""
     raw = getattr(settings, "RR_HASH_KEYS_PREVIOUS", "") or ""
