@@ -558,6 +558,7 @@ def test_removing_a_factor_needs_a_recent_reauth_and_is_audited(totp_clock: Cloc
         "/accounts/reauthenticate/",
         {"password": PASSWORD, "code": code_at(secret, current_step(totp_clock.now))},
     )
+    passkey(dana)  # so the app is not the last factor
     with committed():
         assert client.post(deactivate).status_code == 302
     assert not Authenticator.objects.filter(user=dana, type=Authenticator.Type.TOTP).exists()
@@ -572,3 +573,37 @@ def test_new_recovery_codes_are_audited(totp_clock: Clock) -> None:
         assert client.post(reverse("mfa_generate_recovery_codes")).status_code == 302
     assert recovery_codes_of(dana) != old
     assert actions_of(dana)[-1] == AuditAction.RECOVERY_CODES_GENERATED
+
+
+def passkey(user: User) -> Authenticator:
+    """A passkey row (its credential is never checked by these tests)."""
+    return Authenticator.objects.create(
+        user=user, type=Authenticator.Type.WEBAUTHN, data={"name": "Key", "credential": {}}
+    )
+
+
+@pytest.mark.django_db
+def test_the_last_factor_cannot_be_removed(totp_clock: Clock) -> None:
+    """Without a factor, the password alone would enrol a new one at the next login."""
+    client, dana, _secret = fully_logged_in(totp_clock)
+    refused = client.post(reverse("mfa_deactivate_totp"))
+    assert refused.status_code == 200
+    assert Authenticator.objects.filter(user=dana, type=Authenticator.Type.TOTP).exists()
+
+    # A passkey as the only factor cannot be removed either.
+    Authenticator.objects.filter(user=dana, type=Authenticator.Type.TOTP).delete()
+    key = passkey(dana)
+    remove = reverse("mfa_remove_webauthn", kwargs={"pk": key.pk})
+    kept = client.post(remove)
+    assert kept.status_code == 302
+    assert kept["Location"] == reverse("mfa_list_webauthn")
+    assert Authenticator.objects.filter(pk=key.pk).exists()
+    assert mfa.is_enrolled(dana)
+
+    # With a second one, either can go.
+    other = passkey(dana)
+    with committed():
+        assert client.post(remove).status_code == 302
+    assert not Authenticator.objects.filter(pk=key.pk).exists()
+    assert Authenticator.objects.filter(pk=other.pk).exists()
+
