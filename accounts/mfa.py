@@ -43,7 +43,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import audit
 from accounts.models import TOTPStep, User
-from core.middleware import PUBLIC_PREFIXES
 from core.models import AuditAction
 
 logger = logging.getLogger(__name__)
@@ -62,9 +61,12 @@ ENROL_URL_NAMES = frozenset(
         "mfa_download_recovery_codes",
     }
 )
-# Pages that need no staff session at all (besides PUBLIC_PREFIXES): the sign-up page
-# and the responders' signed links; their views check what they need themselves.
-OPEN_PREFIXES = (*PUBLIC_PREFIXES, "/join/", "/r/")
+# Pages that need no staff session at all: the public report form, static files, the
+# webhooks, the sign-up page and the responders' signed links; their views check what
+# they need themselves. Whole path segments only (a trailing slash, or the exact
+# path), so a staff page named like one ("/reports/") is not opened with them.
+OPEN_PREFIXES = ("/report/", "/static/", "/hooks/", "/join/", "/r/")
+OPEN_PATHS = frozenset({"/healthz"})
 # The recorded hotline prompts, which the telephone provider fetches.
 OPEN_URL_NAMES = frozenset({"calls:prompt-audio"})
 
@@ -189,7 +191,8 @@ class MFARequiredMiddleware:
         return response
 
     def _refusal(self, request: HttpRequest) -> HttpResponse | None:
-        if request.path.startswith(OPEN_PREFIXES):
+        path = request.path_info
+        if path.startswith(OPEN_PREFIXES) or path in OPEN_PATHS:
             return None
         name = _url_name(request)
         if name in STEP_URL_NAMES or name in OPEN_URL_NAMES:
