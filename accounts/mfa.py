@@ -199,7 +199,9 @@ class MFARequiredMiddleware:
             return None
         user: Any = request.user
         enrolled = is_enrolled(user)
-        if name in ENROL_URL_NAMES and not enrolled:
+        # Re-authentication too: allauth's enrolment pages ask for a recent password,
+        # which someone with no factor yet confirms there (the password alone).
+        if name in ENROL_URL_NAMES | {"accounts:reauth"} and not enrolled:
             return None
         next_url = request.get_full_path() if request.method == "GET" else ""
         target = step_url(user, next_url)

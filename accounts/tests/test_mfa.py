@@ -607,3 +607,23 @@ def test_the_last_factor_cannot_be_removed(totp_clock: Clock) -> None:
     assert not Authenticator.objects.filter(pk=key.pk).exists()
     assert Authenticator.objects.filter(pk=other.pk).exists()
 
+
+@pytest.mark.django_db
+def test_a_first_enrolment_can_confirm_the_password_again(settings: Any) -> None:
+    """allauth's enrolment pages ask for a recent password; someone with no factor yet
+    must be able to give it, not bounce between enrolment and re-authentication."""
+    make_user(Role.DISPATCHER, "dana")
+    client = Client()
+    password(client, "dana")
+    settings.ACCOUNT_REAUTHENTICATION_TIMEOUT = 0  # the login's password is no longer recent
+    asked = client.get(ENROL)
+    assert asked.status_code == 302
+    assert asked["Location"] == "/accounts/reauthenticate/?" + urlencode({"next": ENROL})
+    page = client.get(asked["Location"])
+    assert page.status_code == 200
+    done = client.post(asked["Location"], {"password": PASSWORD, "next": ENROL})
+    assert done.status_code == 302 and done["Location"] == ENROL
+    settings.ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+    assert client.get(ENROL).status_code == 200
+    assert not completed(client)
+
