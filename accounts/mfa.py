@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from allauth.core import context as allauth_context
 from allauth.core.exceptions import ReauthenticationRequired
 from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa import signals as mfa_signals
@@ -36,6 +37,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from allauth.mfa.utils import decrypt
 from django.contrib.auth import REDIRECT_FIELD_NAME, SESSION_KEY
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_save
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -67,6 +69,9 @@ ENROL_URL_NAMES = frozenset(
 # path), so a staff page named like one ("/reports/") is not opened with them.
 OPEN_PREFIXES = ("/report/", "/static/", "/hooks/", "/join/", "/r/")
 OPEN_PATHS = frozenset({"/healthz"})
+# Set on a request that itself created a factor for its own user (``_on_saved``): only
+# that completes a password-only session, not the owner enrolling elsewhere meanwhile.
+ADDED_FACTOR = "_rr_added_factor"
 # The recorded hotline prompts, which the telephone provider fetches.
 OPEN_URL_NAMES = frozenset({"calls:prompt-audio"})
 
@@ -181,7 +186,7 @@ class MFARequiredMiddleware:
             if refusal is not None:
                 return refusal
         response = self.get_response(request)
-        if pending and request.method == "POST" and _url_name(request) in ENROL_URL_NAMES:
+        if pending and getattr(request, ADDED_FACTOR, False):
             user: Any = request.user
             if user.is_authenticated and is_enrolled(user):
                 # Enrolling proved the new factor: the first login's session is
@@ -259,7 +264,19 @@ def _on_used(sender: Any, request: HttpRequest, user: User, authenticator: Any, 
         )
 
 
+def _on_saved(sender: Any, instance: Authenticator, created: bool, **kw: Any) -> None:
+    """Marks the request that created a factor of its own user (allauth's
+    ``authenticator_added`` waits for the commit, and a test's transaction never
+    commits). ``allauth.core.context.request`` is the current request, if any."""
+    request = allauth_context.request
+    if created and request is not None and instance.type != Authenticator.Type.RECOVERY_CODES:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.pk == instance.user_id:
+            setattr(request, ADDED_FACTOR, True)
+
+
 def connect_signals() -> None:
+    post_save.connect(_on_saved, sender=Authenticator, dispatch_uid="accounts.mfa.saved")
     mfa_signals.authenticator_added.connect(_on_added, dispatch_uid="accounts.mfa.added")
     mfa_signals.authenticator_removed.connect(_on_removed, dispatch_uid="accounts.mfa.removed")
     mfa_signals.authenticator_reset.connect(_on_reset, dispatch_uid="accounts.mfa.reset")

@@ -627,3 +627,29 @@ def test_a_first_enrolment_can_confirm_the_password_again(settings: Any) -> None
     assert client.get(ENROL).status_code == 200
     assert not completed(client)
 
+
+@pytest.mark.django_db
+def test_an_enrolment_by_another_session_does_not_complete_this_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a factor enrolled by this very request completes a password-only session:
+    not the owner enrolling elsewhere while a thief's request is under way."""
+    from allauth.core import context as allauth_context
+    from allauth.mfa.base.views import IndexView
+
+    dana = make_user(Role.DISPATCHER, "dana")
+    thief = Client()
+    password(thief, "dana", address=ELSEWHERE)
+
+    def meanwhile(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        from django.http import HttpResponse
+
+        with allauth_context.request_context(None):  # as another request would
+            enrol_totp(dana)
+        return HttpResponse("index")
+
+    monkeypatch.setattr(IndexView, "post", meanwhile, raising=False)
+    thief.post(reverse("mfa_index"), REMOTE_ADDR=ELSEWHERE)
+    assert mfa.is_enrolled(dana)
+    assert not completed(thief)
+    assert thief.get(CONSOLE)["Location"].startswith(STEP)
