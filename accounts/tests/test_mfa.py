@@ -653,3 +653,30 @@ def test_an_enrolment_by_another_session_does_not_complete_this_one(
     assert mfa.is_enrolled(dana)
     assert not completed(thief)
     assert thief.get(CONSOLE)["Location"].startswith(STEP)
+
+
+@pytest.mark.django_db
+def test_reading_recovery_codes_needs_a_recent_reauth(totp_clock: Clock) -> None:
+    """Unused recovery codes get past MFA later: an unattended signed-in screen must not
+    hand them out (allauth asks for re-authentication; this keeps it so)."""
+    client, dana, secret = fully_logged_in(totp_clock)
+    codes = recovery_codes_of(dana)
+    page = reverse("mfa_view_recovery_codes")
+    download = reverse("mfa_download_recovery_codes")
+    assert codes[0] in client.get(page).content.decode()  # the login's proof is recent
+
+    session = client.session
+    session[reauth.REAUTH_AT] = 0
+    session.save()
+    for path in (page, download):
+        asked = client.get(path)
+        assert asked.status_code == 302, path
+        assert asked["Location"] == "/accounts/reauthenticate/?" + urlencode({"next": path})
+        assert codes[0] not in asked.content.decode()
+
+    totp_clock.now += 30
+    client.post(
+        "/accounts/reauthenticate/",
+        {"password": PASSWORD, "code": code_at(secret, current_step(totp_clock.now))},
+    )
+    assert codes[0] in client.get(download).content.decode()
