@@ -190,9 +190,10 @@ class MFARequiredMiddleware:
             user: Any = request.user
             if user.is_authenticated and is_enrolled(user):
                 # Enrolling proved the new factor: the first login's session is
-                # complete, under a new key.
+                # complete, under a new key, and that is a login like the MFA step's.
                 request.session.cycle_key()
                 complete(request)
+                audit.account_event(actor=user, action=AuditAction.LOGIN, user=user)
         return response
 
     def _refusal(self, request: HttpRequest) -> HttpResponse | None:
