@@ -52,17 +52,11 @@ logger = logging.getLogger(__name__)
 MFA_AT = "rr_mfa_at"
 
 # What a password-only session may open: the MFA step and logout, and, while the person
-# has no authenticator, allauth's enrolment pages.
+# has no authenticator, allauth's enrolment pages. Not the recovery codes: enrolling
+# completes the session before allauth shows them, and codes left over from a factor
+# removed in the database must not be readable with the password alone.
 STEP_URL_NAMES = frozenset({"accounts:mfa", "accounts:logout", "accounts:login"})
-ENROL_URL_NAMES = frozenset(
-    {
-        "mfa_index",
-        "mfa_activate_totp",
-        "mfa_add_webauthn",
-        "mfa_view_recovery_codes",
-        "mfa_download_recovery_codes",
-    }
-)
+ENROL_URL_NAMES = frozenset({"mfa_index", "mfa_activate_totp", "mfa_add_webauthn"})
 # Pages that need no staff session at all: the public report form, static files, the
 # webhooks, the sign-up page and the responders' signed links; their views check what
 # they need themselves. Whole path segments only (a trailing slash, or the exact

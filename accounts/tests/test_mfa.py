@@ -684,3 +684,18 @@ def test_reading_recovery_codes_needs_a_recent_reauth(totp_clock: Clock) -> None
         {"password": PASSWORD, "code": code_at(secret, current_step(totp_clock.now))},
     )
     assert codes[0] in client.get(download).content.decode()
+
+
+@pytest.mark.django_db
+def test_leftover_recovery_codes_are_not_readable_with_the_password_alone() -> None:
+    """A factor removed in the database (a lost phone) can leave its recovery codes;
+    a password-only session must not read them, only enrol a new factor."""
+    dana, _secret = enrolled()
+    codes = recovery_codes_of(dana)
+    Authenticator.objects.filter(user=dana, type=Authenticator.Type.TOTP).delete()
+    client = Client()
+    assert password(client, "dana")["Location"] == ENROL
+    for path in (reverse("mfa_view_recovery_codes"), reverse("mfa_download_recovery_codes")):
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"] == ENROL, path
+        assert codes[0] not in response.content.decode()
