@@ -40,3 +40,12 @@ def test_a_staff_page_named_like_an_open_path_needs_mfa(settings: object) -> Non
         assert response.status_code == 302, page
         assert response["Location"].startswith("/accounts/login/mfa/"), page
     assert client.get("/healthz").status_code == 200
+    # Dot segments after an open prefix resolve to no staff view (Django does not
+    # collapse them), so they find nothing rather than a staff page.
+    for page in ("/hooks/../console/", "/static/../console/", "/report/../reports/"):
+        response = client.get(page)
+        assert response.status_code in (302, 404), page
+        assert b"staff only" not in response.content, page
+        assert "Location" not in response or response["Location"].startswith(
+            "/accounts/login/mfa/"
+        ), page
