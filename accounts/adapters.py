@@ -15,6 +15,7 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 
 from core import crypto
@@ -37,6 +38,17 @@ class MFAAdapter(DefaultMFAAdapter):  # type: ignore[misc]
 
     def send_notification_mail(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        """Never the last factor (recovery codes do not count): without one, the
+        password alone would enrol a new one at the next login (R9). Add another factor
+        first; someone who lost theirs is reset by a coordinator."""
+        return bool(
+            Authenticator.objects.filter(user_id=authenticator.user_id)
+            .exclude(type=Authenticator.Type.RECOVERY_CODES)
+            .exclude(pk=authenticator.pk)
+            .exists()
+        )
 
 
 class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from allauth.core import context as allauth_context
 from allauth.core.exceptions import ReauthenticationRequired
 from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa import signals as mfa_signals
@@ -36,6 +37,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from allauth.mfa.utils import decrypt
 from django.contrib.auth import REDIRECT_FIELD_NAME, SESSION_KEY
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_save
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -43,7 +45,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import audit
 from accounts.models import TOTPStep, User
-from core.middleware import PUBLIC_PREFIXES
 from core.models import AuditAction
 
 logger = logging.getLogger(__name__)
@@ -51,20 +52,20 @@ logger = logging.getLogger(__name__)
 MFA_AT = "rr_mfa_at"
 
 # What a password-only session may open: the MFA step and logout, and, while the person
-# has no authenticator, allauth's enrolment pages.
+# has no authenticator, allauth's enrolment pages. Not the recovery codes: enrolling
+# completes the session before allauth shows them, and codes left over from a factor
+# removed in the database must not be readable with the password alone.
 STEP_URL_NAMES = frozenset({"accounts:mfa", "accounts:logout", "accounts:login"})
-ENROL_URL_NAMES = frozenset(
-    {
-        "mfa_index",
-        "mfa_activate_totp",
-        "mfa_add_webauthn",
-        "mfa_view_recovery_codes",
-        "mfa_download_recovery_codes",
-    }
-)
-# Pages that need no staff session at all (besides PUBLIC_PREFIXES): the sign-up page
-# and the responders' signed links; their views check what they need themselves.
-OPEN_PREFIXES = (*PUBLIC_PREFIXES, "/join/", "/r/")
+ENROL_URL_NAMES = frozenset({"mfa_index", "mfa_activate_totp", "mfa_add_webauthn"})
+# Pages that need no staff session at all: the public report form, static files, the
+# webhooks, the sign-up page and the responders' signed links; their views check what
+# they need themselves. Whole path segments only (a trailing slash, or the exact
+# path), so a staff page named like one ("/reports/") is not opened with them.
+OPEN_PREFIXES = ("/report/", "/static/", "/hooks/", "/join/", "/r/")
+OPEN_PATHS = frozenset({"/healthz"})
+# Set on a request that itself created a factor for its own user (``_on_saved``): only
+# that completes a password-only session, not the owner enrolling elsewhere meanwhile.
+ADDED_FACTOR = "_rr_added_factor"
 # The recorded hotline prompts, which the telephone provider fetches.
 OPEN_URL_NAMES = frozenset({"calls:prompt-audio"})
 
@@ -179,24 +180,28 @@ class MFARequiredMiddleware:
             if refusal is not None:
                 return refusal
         response = self.get_response(request)
-        if pending and request.method == "POST" and _url_name(request) in ENROL_URL_NAMES:
+        if pending and getattr(request, ADDED_FACTOR, False):
             user: Any = request.user
             if user.is_authenticated and is_enrolled(user):
                 # Enrolling proved the new factor: the first login's session is
-                # complete, under a new key.
+                # complete, under a new key, and that is a login like the MFA step's.
                 request.session.cycle_key()
                 complete(request)
+                audit.account_event(actor=user, action=AuditAction.LOGIN, user=user)
         return response
 
     def _refusal(self, request: HttpRequest) -> HttpResponse | None:
-        if request.path.startswith(OPEN_PREFIXES):
+        path = request.path_info
+        if path.startswith(OPEN_PREFIXES) or path in OPEN_PATHS:
             return None
         name = _url_name(request)
         if name in STEP_URL_NAMES or name in OPEN_URL_NAMES:
             return None
         user: Any = request.user
         enrolled = is_enrolled(user)
-        if name in ENROL_URL_NAMES and not enrolled:
+        # Re-authentication too: allauth's enrolment pages ask for a recent password,
+        # which someone with no factor yet confirms there (the password alone).
+        if name in ENROL_URL_NAMES | {"accounts:reauth"} and not enrolled:
             return None
         next_url = request.get_full_path() if request.method == "GET" else ""
         target = step_url(user, next_url)
@@ -254,7 +259,19 @@ def _on_used(sender: Any, request: HttpRequest, user: User, authenticator: Any, 
         )
 
 
+def _on_saved(sender: Any, instance: Authenticator, created: bool, **kw: Any) -> None:
+    """Marks the request that created a factor of its own user (allauth's
+    ``authenticator_added`` waits for the commit, and a test's transaction never
+    commits). ``allauth.core.context.request`` is the current request, if any."""
+    request = allauth_context.request
+    if created and request is not None and instance.type != Authenticator.Type.RECOVERY_CODES:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.pk == instance.user_id:
+            setattr(request, ADDED_FACTOR, True)
+
+
 def connect_signals() -> None:
+    post_save.connect(_on_saved, sender=Authenticator, dispatch_uid="accounts.mfa.saved")
     mfa_signals.authenticator_added.connect(_on_added, dispatch_uid="accounts.mfa.added")
     mfa_signals.authenticator_removed.connect(_on_removed, dispatch_uid="accounts.mfa.removed")
     mfa_signals.authenticator_reset.connect(_on_reset, dispatch_uid="accounts.mfa.reset")

@@ -7,11 +7,35 @@ passkey login and sign-up are off. No URL takes a user id; every page acts on
 
 from __future__ import annotations
 
+from allauth.mfa.adapter import get_adapter
 from allauth.mfa.base import views as base_views
+from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes import views as code_views
 from allauth.mfa.totp import views as totp_views
 from allauth.mfa.webauthn import views as webauthn_views
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import URLPattern, path
+from django.utils.translation import gettext as _
+
+
+def remove_webauthn(request: HttpRequest, pk: int) -> HttpResponse:
+    """allauth's removal of a passkey, which asks no ``can_delete_authenticator``
+    (its TOTP deactivation does): the last factor is kept (``MFAAdapter``)."""
+    if request.method == "POST":
+        key = Authenticator.objects.filter(
+            user_id=request.user.pk, type=Authenticator.Type.WEBAUTHN, pk=pk
+        ).first()
+        if key is not None and not get_adapter().can_delete_authenticator(key):
+            messages.error(
+                request,
+                _("This is your only way to log in. Add another passkey or an app first."),
+            )
+            return redirect("mfa_list_webauthn")
+    response: HttpResponse = webauthn_views.remove_webauthn(request, pk=pk)
+    return response
+
 
 urlpatterns: list[URLPattern] = [
     path("", base_views.index, name="mfa_index"),
@@ -30,8 +54,6 @@ urlpatterns: list[URLPattern] = [
     ),
     path("webauthn/", webauthn_views.list_webauthn, name="mfa_list_webauthn"),
     path("webauthn/add/", webauthn_views.add_webauthn, name="mfa_add_webauthn"),
-    path(
-        "webauthn/keys/<int:pk>/remove/", webauthn_views.remove_webauthn, name="mfa_remove_webauthn"
-    ),
+    path("webauthn/keys/<int:pk>/remove/", remove_webauthn, name="mfa_remove_webauthn"),
     path("webauthn/keys/<int:pk>/edit/", webauthn_views.edit_webauthn, name="mfa_edit_webauthn"),
 ]

@@ -45,3 +45,20 @@ def test_demo_totp_refuses_without_debug_or_for_other_users(settings: Any) -> No
     enrol_totp(make_user(Role.DISPATCHER, "real-person"))
     with pytest.raises(CommandError, match="not a demo user"):
         call_command("demo_totp", "real-person")
+
+
+@pytest.mark.django_db
+def test_demo_data_gives_no_demo_key_to_an_existing_person() -> None:
+    """A real account named like a demo user keeps its own password and factors: the
+    demo key is public, so it would be a way past MFA."""
+    from allauth.mfa.models import Authenticator
+
+    real = make_user(Role.DISPATCHER, "dispatcher")  # its own password, a passkey only
+    Authenticator.objects.create(
+        user=real, type=Authenticator.Type.WEBAUTHN, data={"name": "Key", "credential": {}}
+    )
+    call_command("load_demo_data", "--force", verbosity=0, stdout=StringIO())
+    assert not Authenticator.objects.filter(user=real, type=Authenticator.Type.TOTP).exists()
+    assert list(Authenticator.objects.filter(user=real).values_list("type", flat=True)) == [
+        Authenticator.Type.WEBAUTHN
+    ]

@@ -88,7 +88,10 @@ class Command(BaseCommand):
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save()
-            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+            # The public demo key only for an account that has the public demo password
+            # and no factor yet: never for a real person named like a demo user.
+            has_factor = Authenticator.objects.filter(user=user).exists()
+            if not has_factor and user.check_password(DEMO_PASSWORD):
                 TOTP.activate(user, DEMO_TOTP_SECRET)
                 RecoveryCodes.activate(user)
 
