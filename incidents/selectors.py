@@ -79,15 +79,24 @@ def unplaced_reports() -> QuerySet[Report]:
 
 
 def incident_detail(incident_uuid: uuid.UUID | str) -> Incident:
-    reports = Report.objects.select_related("neighbourhood").prefetch_related("photos")
-    timeline = TimelineEntry.objects.select_related("actor", "report", "other_incident")
+    # Neither its reports nor the timeline entries' reports are loaded: the page shows
+    # reports a page at a time (incident_reports), and a flooded incident has thousands.
+    timeline = TimelineEntry.objects.select_related("actor", "other_incident")
     return (
         Incident.objects.select_related("neighbourhood", "merged_into")
-        .prefetch_related(
-            Prefetch("reports", queryset=reports.order_by("observed_at", "pk")),
-            Prefetch("timeline", queryset=timeline.order_by("at", "pk")),
-        )
+        .prefetch_related(Prefetch("timeline", queryset=timeline.order_by("at", "pk")))
         .get(uuid=incident_uuid)
+    )
+
+
+def incident_reports(incident: Incident) -> QuerySet[Report]:
+    """The incident's reports in the order they were seen, ready to be paginated: a
+    page of them costs one query plus one for their photos."""
+    return (
+        Report.objects.filter(incident=incident)
+        .select_related("neighbourhood")
+        .prefetch_related("photos")
+        .order_by("observed_at", "pk")
     )
 
 

@@ -134,7 +134,7 @@ def _render_incident(
     context = {
         "incident": incident,
         # Paginated: a flood of reports for one place must not make its page unusable.
-        "reports": Paginator(incident.reports.all(), PAGE_SIZE).get_page(
+        "reports": Paginator(selectors.incident_reports(incident), PAGE_SIZE).get_page(
             request.GET.get("reports")
         ),
         "timeline": list(incident.timeline.all()),
