@@ -105,7 +105,13 @@ def latest_report_if_over_limit(sender_hash: str, received_at: datetime) -> Repo
     )
     if recent.count() < settings.RR_SMS_REPORTS_PER_SENDER:
         return None
-    return recent.order_by("-received_at", "-pk").first()
+    # Never into a report whose incident a dispatcher closed: that incident is off the
+    # console, so a new sighting added there would go unseen. A new report opens
+    # instead, at most one per closing, and the following texts join it.
+    latest = recent.select_related("incident").order_by("-received_at", "-pk").first()
+    if latest is not None and latest.incident is not None and not latest.incident.is_open:
+        return None
+    return latest
 
 
 def addition(text: str, received_at: datetime) -> str:
