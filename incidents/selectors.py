@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -79,13 +79,19 @@ def unplaced_reports() -> QuerySet[Report]:
 
 
 def incident_detail(incident_uuid: uuid.UUID | str) -> Incident:
-    # Neither its reports nor the timeline entries' reports are loaded: the page shows
-    # reports a page at a time (incident_reports), and a flooded incident has thousands.
-    timeline = TimelineEntry.objects.select_related("actor", "other_incident")
+    # Neither its reports nor its timeline are loaded here: the page shows each a page
+    # at a time (incident_reports, incident_timeline), and a flooded incident has
+    # thousands of both.
+    return Incident.objects.select_related("neighbourhood", "merged_into").get(uuid=incident_uuid)
+
+
+def incident_timeline(incident: Incident) -> QuerySet[TimelineEntry]:
+    """The incident's timeline, oldest first, ready to be paginated. Not the entries'
+    reports: the page does not show them."""
     return (
-        Incident.objects.select_related("neighbourhood", "merged_into")
-        .prefetch_related(Prefetch("timeline", queryset=timeline.order_by("at", "pk")))
-        .get(uuid=incident_uuid)
+        TimelineEntry.objects.filter(incident=incident)
+        .select_related("actor", "other_incident")
+        .order_by("at", "pk")
     )
 
 
