@@ -94,7 +94,7 @@ def hash_key() -> bytes:
 
 @cache
 def altcha_key() -> bytes:
-    """The key that signs the web form's proof-of-work challenges (intake/altcha.py)."""
+    """The key that signs the web form's proof-of-work challenges (intake/proof_of_work.py)."""
     key = _decode_key(settings.RR_ALTCHA_HMAC_KEY, name="RR_ALTCHA_HMAC_KEY")
     if _reuses_secret_key(key) or key == hash_key() or any(k.secret == key for k in field_keys()):
         raise ImproperlyConfigured(

@@ -272,6 +272,11 @@ def merge_incidents(*, actor: Any, source: Incident, target: Incident, reason: s
     for merge_listener in _merge_listeners:
         merge_listener(source, target)
     _refresh_bounds(target)
+    # A possible flood moved in with the reports: keep its warning (incidents/surge.py).
+    if source.surge_at is not None and (
+        target.surge_at is None or source.surge_at < target.surge_at
+    ):
+        target.surge_at = source.surge_at
     _touch(target)
     target.save()
     _timeline(

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -79,15 +79,30 @@ def unplaced_reports() -> QuerySet[Report]:
 
 
 def incident_detail(incident_uuid: uuid.UUID | str) -> Incident:
-    reports = Report.objects.select_related("neighbourhood").prefetch_related("photos")
-    timeline = TimelineEntry.objects.select_related("actor", "report", "other_incident")
+    # Neither its reports nor its timeline are loaded here: the page shows each a page
+    # at a time (incident_reports, incident_timeline), and a flooded incident has
+    # thousands of both.
+    return Incident.objects.select_related("neighbourhood", "merged_into").get(uuid=incident_uuid)
+
+
+def incident_timeline(incident: Incident) -> QuerySet[TimelineEntry]:
+    """The incident's timeline, oldest first, ready to be paginated. Not the entries'
+    reports: the page does not show them."""
     return (
-        Incident.objects.select_related("neighbourhood", "merged_into")
-        .prefetch_related(
-            Prefetch("reports", queryset=reports.order_by("observed_at", "pk")),
-            Prefetch("timeline", queryset=timeline.order_by("at", "pk")),
-        )
-        .get(uuid=incident_uuid)
+        TimelineEntry.objects.filter(incident=incident)
+        .select_related("actor", "other_incident")
+        .order_by("at", "pk")
+    )
+
+
+def incident_reports(incident: Incident) -> QuerySet[Report]:
+    """The incident's reports in the order they were seen, ready to be paginated: a
+    page of them costs one query plus one for their photos."""
+    return (
+        Report.objects.filter(incident=incident)
+        .select_related("neighbourhood")
+        .prefetch_related("photos")
+        .order_by("observed_at", "pk")
     )
 
 

@@ -134,10 +134,12 @@ def _render_incident(
     context = {
         "incident": incident,
         # Paginated: a flood of reports for one place must not make its page unusable.
-        "reports": Paginator(incident.reports.all(), PAGE_SIZE).get_page(
+        "reports": Paginator(selectors.incident_reports(incident), PAGE_SIZE).get_page(
             request.GET.get("reports")
         ),
-        "timeline": list(incident.timeline.all()),
+        "timeline": Paginator(selectors.incident_timeline(incident), PAGE_SIZE).get_page(
+            request.GET.get("timeline")
+        ),
         "status_form": forms.get("status_form") or StatusForm(incident=incident),
         "level_form": forms.get("level_form") or LevelForm(initial={"level": incident.level}),
         "merge_form": forms.get("merge_form") or MergeForm(candidates=candidates),

@@ -14,7 +14,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import altcha
 from django.conf import settings
@@ -26,6 +26,9 @@ from intake.models import SpentChallenge
 ALGORITHM = "PBKDF2/SHA-256"
 # A widget payload is a few hundred bytes; anything far larger is not one of ours.
 MAX_PAYLOAD_CHARS = 4096
+# Spent rows outlive their challenge by this much, so a web server whose clock runs
+# behind the one that prunes still finds the row while it takes the challenge as live.
+PRUNE_GRACE = timedelta(minutes=10)
 
 
 class InvalidChallenge(Exception):
@@ -113,7 +116,8 @@ def spend(solved: SolvedChallenge) -> None:
 
 
 def prune_spent(*, now: datetime | None = None) -> int:
-    """Forget spent challenges once they have expired: the signature check refuses them
-    from then on, so the row has nothing left to guard."""
-    deleted, _ = SpentChallenge.objects.filter(expires_at__lt=now or timezone.now()).delete()
+    """Forget spent challenges once they have expired (plus ``PRUNE_GRACE``): the
+    expiry check refuses them from then on, so the row has nothing left to guard."""
+    cutoff = (now or timezone.now()) - PRUNE_GRACE
+    deleted, _ = SpentChallenge.objects.filter(expires_at__lt=cutoff).delete()
     return deleted

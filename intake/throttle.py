@@ -91,21 +91,31 @@ def throttled_reply() -> str:
 
 def latest_report_if_over_limit(sender_hash: str, received_at: datetime) -> Report | None:
     """The sender's latest text report when they already opened the limit's worth of
-    reports in the window that ends at ``received_at``; None when a new one may open.
+    reports within a window either side of ``received_at``; None when a new one may open.
 
     Call it under the incidents lock (intake.actions does) so that two workers cannot
     both open the sender's report past the limit."""
     if not sender_hash or is_trusted(sender_hash):
         return None
+    # Either side of the text: texts are not always processed in the order they came
+    # (several workers, the sweep after an outage), and an earlier text processed after
+    # later ones must see the reports they already opened.
+    span = timedelta(seconds=settings.RR_SMS_REPORT_WINDOW_SECONDS)
     recent = Report.objects.filter(
         reporter_hash=sender_hash,
         channel=Channel.SMS,
-        received_at__gt=received_at - timedelta(seconds=settings.RR_SMS_REPORT_WINDOW_SECONDS),
-        received_at__lte=received_at,
+        received_at__gt=received_at - span,
+        received_at__lt=received_at + span,
     )
     if recent.count() < settings.RR_SMS_REPORTS_PER_SENDER:
         return None
-    return recent.order_by("-received_at", "-pk").first()
+    # Never into a report whose incident a dispatcher closed: that incident is off the
+    # console, so a new sighting added there would go unseen. A new report opens
+    # instead, at most one per closing, and the following texts join it.
+    latest = recent.select_related("incident").order_by("-received_at", "-pk").first()
+    if latest is not None and latest.incident is not None and not latest.incident.is_open:
+        return None
+    return latest
 
 
 def addition(text: str, received_at: datetime) -> str:

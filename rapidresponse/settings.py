@@ -56,7 +56,7 @@ SECRET_KEY = env("SECRET_KEY")
 # Both are separate from SECRET_KEY; see core/crypto.py for the formats.
 RR_FIELD_KEYS = env("RR_FIELD_KEYS")
 RR_HASH_KEY = env("RR_HASH_KEY")
-# Signs the web form's proof-of-work challenges (intake/altcha.py). Separate from the
+# Signs the web form's proof-of-work challenges (intake/proof_of_work.py). Separate from the
 # other keys for the same reason: a leak of one must not forge or decrypt the others.
 RR_ALTCHA_HMAC_KEY = env("RR_ALTCHA_HMAC_KEY")
 # Family-support cases: each case's own key lives in this directory, outside the
@@ -418,7 +418,7 @@ RR_ALTCHA_MAX_COUNTER = env_int("RR_ALTCHA_MAX_COUNTER", 4000)
 RR_ALTCHA_EXPIRY_SECONDS = env_int("RR_ALTCHA_EXPIRY_SECONDS", 20 * 60)
 # Texts: beyond this many new reports from one sender in RR_SMS_REPORT_WINDOW_SECONDS,
 # further texts are kept and added to that sender's latest report instead of opening
-# new ones (messaging/throttle.py). Keywords and responders are never throttled.
+# new ones (intake/throttle.py). Keywords and responders are never throttled.
 RR_SMS_REPORTS_PER_SENDER = env_int("RR_SMS_REPORTS_PER_SENDER", 5)
 RR_SMS_REPORT_WINDOW_SECONDS = env_int("RR_SMS_REPORT_WINDOW_SECONDS", 10 * 60)
 # Surge: more reports than this in one H3 cell (resolution RR_SURGE_RESOLUTION, about

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from conftest import DOWNTOWN, FRUITVALE
 from core.models import AuditAction, AuditEvent
-from incidents import surge
+from incidents import actions, surge
 from incidents.models import Incident, TimelineEntry, TimelineKind
 from intake.models import Report
 from intake.tests.factories import web_report
@@ -89,3 +89,17 @@ def test_the_console_and_the_incident_page_show_the_flag(
     detail = dispatcher_client.get(f"/console/incidents/{flagged.uuid}/").content.decode()
     assert "possibly a flood of false tips" in detail
     assert "Possible flood of reports" in detail  # the timeline entry
+
+
+@pytest.mark.django_db
+def test_merging_a_flagged_incident_keeps_the_flag_on_the_one_that_remains(
+    service_area: Any, low_threshold: Any, dispatcher: Any
+) -> None:
+    calm = incident_at(ELSEWHERE)
+    for _ in range(5):
+        web_report(at=FRUITVALE)
+    flagged = Incident.objects.get(surge_at__isnull=False)
+    actions.merge_incidents(actor=dispatcher, source=flagged, target=calm, reason="same raid")
+    calm.refresh_from_db()
+    # The flooded reports now count on the merged incident: so must the warning.
+    assert calm.surge_at == flagged.surge_at

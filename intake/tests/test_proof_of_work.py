@@ -125,10 +125,21 @@ class TestReplay:
 
     def test_spent_challenges_are_forgotten_once_expired(self) -> None:
         now = timezone.now()
-        SpentChallenge.objects.create(digest="a" * 64, expires_at=now - timedelta(seconds=1))
+        long_ago = now - proof_of_work.PRUNE_GRACE - timedelta(seconds=1)
+        SpentChallenge.objects.create(digest="a" * 64, expires_at=long_ago)
         SpentChallenge.objects.create(digest="b" * 64, expires_at=now + timedelta(minutes=5))
         assert proof_of_work.prune_spent(now=now) == 1
         assert list(SpentChallenge.objects.values_list("digest", flat=True)) == ["b" * 64]
+
+    def test_a_just_expired_spent_challenge_is_kept_for_servers_whose_clock_is_behind(
+        self,
+    ) -> None:
+        # A web server whose clock runs a little behind the one pruning still takes
+        # the challenge as unexpired; its row must still be there to refuse a replay.
+        now = timezone.now()
+        SpentChallenge.objects.create(digest="c" * 64, expires_at=now - timedelta(seconds=30))
+        assert proof_of_work.prune_spent(now=now) == 0
+        assert SpentChallenge.objects.filter(digest="c" * 64).exists()
 
 
 def other_key_challenge(**overrides: Any) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from accounts.tests.test_login import stored_cache_entries
 from conftest import FRUITVALE, post_twilio, sms_params
 from core import phones
 from core.models import AuditAction, AuditEvent
+from incidents import actions as incident_actions
+from incidents.models import Incident, IncidentStatus
 from intake import throttle
 from intake.models import Report
 from messaging.models import InboundMessage
@@ -171,3 +173,22 @@ class TestNeverThrottled:
         dispatcher_on_shift("dani", "+15105550191")
         flood(client, LIMIT + 2, sender="+15105550191")
         assert Report.objects.count() == LIMIT + 2
+
+
+@pytest.mark.django_db
+def test_a_text_after_the_senders_incident_closed_opens_a_new_report(
+    client: Client, dispatcher: Any
+) -> None:
+    flood(client, LIMIT)
+    incident = Incident.objects.get()
+    incident_actions.change_status(
+        actor=dispatcher, incident=incident, status=IncidentStatus.CLOSED, reason="they left"
+    )
+    lat, lng = FRUITVALE
+    text(client, 900, f"They are back at {lat:.5f},{lng:.5f} with two vans")
+    # A closed incident is off the console: the new sighting must not be buried in it.
+    newest = Report.objects.order_by("-received_at", "-pk").first()
+    assert newest is not None and "two vans" in newest.text
+    assert newest.incident is not None and newest.incident.is_open
+    closed_texts = [report.text for report in Report.objects.filter(incident=incident)]
+    assert not any("two vans" in body for body in closed_texts)
