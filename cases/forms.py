@@ -304,11 +304,3 @@ class ExportForm(forms.Form):
         help_text=_("Recorded with the export, e.g. which legal partner asked and why."),
         widget=forms.Textarea(attrs={"rows": 2}),
     )
-
-
-class ReauthForm(forms.Form):
-    password = forms.CharField(
-        label=_("Your password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
