@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
+import threading
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -360,3 +361,53 @@ class _Capture:
 
     def isatty(self) -> bool:
         return False
+
+
+def test_a_key_reference_with_a_trailing_newline_is_refused() -> None:
+    key_ref = keystore.new_key()
+    with pytest.raises(ValueError):
+        keystore.load_key(key_ref + "\n")
+    with pytest.raises(ValueError):
+        keystore.destroy_key(key_ref + "\n")
+
+
+def test_a_key_destroyed_while_it_is_being_rewrapped_stays_destroyed(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rotate_keys and the retention purge may run at once: the rewrap must not write
+    back a key the purge has just destroyed."""
+    key_ref = keystore.new_key()
+    old = settings.RR_FIELD_KEYS
+    settings.RR_FIELD_KEYS = "t9:" + base64.b64encode(os.urandom(32)).decode() + "," + old
+    crypto.reset_key_cache()
+    read = threading.Event()
+    destroyed = threading.Event()
+    real_decrypt = keystore.crypto.decrypt
+
+    def slow_decrypt(token: str, *, context: str) -> str:
+        value = real_decrypt(token, context=context)
+        if threading.current_thread().name == "rewrap":
+            read.set()
+            # Without a lock the purge destroys the file here; with one it waits.
+            destroyed.wait(timeout=1)
+        return value
+
+    monkeypatch.setattr(keystore.crypto, "decrypt", slow_decrypt)
+
+    def purge() -> None:
+        read.wait(timeout=5)
+        keystore.destroy_key(key_ref)
+        destroyed.set()
+
+    try:
+        rewrapping = threading.Thread(target=keystore.rewrap, args=[key_ref], name="rewrap")
+        purging = threading.Thread(target=purge)
+        rewrapping.start()
+        purging.start()
+        rewrapping.join(timeout=10)
+        purging.join(timeout=10)
+        assert not keystore.has_key(key_ref)
+    finally:
+        settings.RR_FIELD_KEYS = old
+        crypto.reset_key_cache()
+        keystore.clear_cache()
