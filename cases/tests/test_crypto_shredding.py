@@ -382,7 +382,7 @@ def test_a_key_destroyed_while_it_is_being_rewrapped_stays_destroyed(
     crypto.reset_key_cache()
     read = threading.Event()
     destroyed = threading.Event()
-    real_decrypt = keystore.crypto.decrypt
+    real_decrypt = crypto.decrypt
 
     def slow_decrypt(token: str, *, context: str) -> str:
         value = real_decrypt(token, context=context)
@@ -392,7 +392,7 @@ def test_a_key_destroyed_while_it_is_being_rewrapped_stays_destroyed(
             destroyed.wait(timeout=1)
         return value
 
-    monkeypatch.setattr(keystore.crypto, "decrypt", slow_decrypt)
+    monkeypatch.setattr(crypto, "decrypt", slow_decrypt)
 
     def purge() -> None:
         read.wait(timeout=5)
