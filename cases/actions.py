@@ -365,20 +365,22 @@ def save_organisation(*, actor: User, organisation: PartnerOrganisation) -> Part
 # --- crypto-shredding ---------------------------------------------------------------------
 
 
-def shred_case(*, case: Case) -> bool:
+def shred_case(*, case: Case, closed_before: datetime | None = None) -> bool:
     """Destroy the case's key (the retention purge, once a closed case's period ran out).
 
     The key goes first: from then on the case's ciphertext, here and in every backup of
     the database, opens for nobody. Then the rows that only held encrypted content go
     (contacts, notes, tasks, hearings and their reminders). The case stays as dates,
     status and the facility, which say nothing about the person. Returns False when
-    the case was not due (reopened meanwhile, or already shredded)."""
+    the case was not due (reopened meanwhile, closed again after ``closed_before``, or
+    already shredded): the purge's cutoff is checked again under the row lock."""
     with transaction.atomic():
-        locked = (
-            Case.objects.select_for_update()
-            .filter(pk=case.pk, status=CaseStatus.CLOSED, key_destroyed_at__isnull=True)
-            .first()
+        due = Case.objects.select_for_update().filter(
+            pk=case.pk, status=CaseStatus.CLOSED, key_destroyed_at__isnull=True
         )
+        if closed_before is not None:
+            due = due.filter(closed_at__lte=closed_before)
+        locked = due.first()
         if locked is None:
             return False
         keystore.destroy_key(locked.key_ref)

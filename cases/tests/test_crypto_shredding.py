@@ -252,6 +252,28 @@ def test_a_reopened_case_is_not_purged(verified: Incident, coordinator: User) ->
 
 
 @pytest.mark.django_db
+def test_a_case_reopened_and_closed_again_during_the_purge_keeps_its_new_period(
+    verified: Incident, coordinator: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purge picks due cases, then shreds each under a row lock: a case reopened
+    and closed again in between has a new closing date, and its clock starts again."""
+    case = _close(coordinator, _case(coordinator, verified))
+    now = _closed(case) + timedelta(days=91)
+    real_shred = actions.shred_case
+
+    def closed_again_meanwhile(**kwargs: Any) -> bool:
+        Case.objects.filter(pk=case.pk).update(closed_at=now)
+        return real_shred(**kwargs)
+
+    monkeypatch.setattr(actions, "shred_case", closed_again_meanwhile)
+    retention.purge(now=now)
+    case.refresh_from_db()
+    assert not case.shredded
+    assert keystore.has_key(case.key_ref)
+    assert case.person_name == PERSON
+
+
+@pytest.mark.django_db
 def test_coordinators_set_the_case_period_within_bounds(
     verified: Incident, coordinator: User
 ) -> None:
