@@ -205,6 +205,9 @@ class ReferralForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["organisation"].queryset = selectors.active_organisations()  # type: ignore[attr-defined]
 
+    def clean_notes(self) -> str:
+        return refuse_card_numbers(self.cleaned_data.get("notes", ""))
+
 
 class ReferralStatusForm(forms.Form):
     status = forms.ChoiceField(label=_("Referral status"), choices=ReferralStatus.choices)

@@ -349,6 +349,39 @@ def test_card_numbers_are_never_stored(case: Case, family_support: User) -> None
 
 
 @pytest.mark.django_db
+def test_card_numbers_are_refused_in_referral_and_hearing_notes(
+    case: Case, family_support: User
+) -> None:
+    client = _login(family_support)
+    card = "4111-1111-1111-1111"
+    partner = organisation()
+    client.post(
+        reverse("cases:refer", args=[case.uuid]),
+        {"organisation": partner.pk, "notes": f"bond paid with {card}"},
+    )
+    assert not case.referrals.exists()
+    day = (timezone.localdate() + timedelta(days=20)).isoformat()
+    response = client.post(
+        reverse("cases:hearing-new", args=[case.uuid]),
+        {
+            "kind": "hearing",
+            "day": day,
+            "at": "09:00",
+            "place": "630 Sansome St, San Francisco",
+            "notes": f"fee paid by card {card}",
+        },
+    )
+    assert response.status_code == 422
+    assert "looks like a card number" in response.content.decode()
+    assert not case.hearings.exists()
+    # Without the card number both are saved: the refusal above was for the card.
+    client.post(
+        reverse("cases:refer", args=[case.uuid]), {"organisation": partner.pk, "notes": "bond"}
+    )
+    assert case.referrals.count() == 1
+
+
+@pytest.mark.django_db
 def test_bond_amounts_cannot_be_negative(case: Case, family_support: User) -> None:
     response = _login(family_support).post(
         reverse("cases:fund-new", args=[case.uuid]),
