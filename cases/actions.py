@@ -26,6 +26,7 @@ from cases.models import (
     FamilyContact,
     Fund,
     FundKind,
+    HearingReminder,
     LegalStage,
     Note,
     PartnerOrganisation,
@@ -365,25 +366,47 @@ def save_organisation(*, actor: User, organisation: PartnerOrganisation) -> Part
 # --- crypto-shredding ---------------------------------------------------------------------
 
 
-def shred_case(*, case: Case) -> bool:
+def _blank_sent_reminders(case: Case) -> None:
+    """The texts sent about the case's hearings name the person (first name) with a
+    date and place; they are encrypted with the field key, not the case's, so they are
+    blanked here rather than left to the outbox's own period. The rows stay, as the
+    record that something was sent. One in flight is left to the sender (none is, this
+    long after closing: a reminder is useless once its hearing began)."""
+    from messaging.models import OutboxMessage, OutboxStatus
+
+    ids = HearingReminder.objects.filter(
+        hearing__case=case, outbox_message__isnull=False
+    ).values_list("outbox_message_id", flat=True)
+    messages = OutboxMessage.objects.filter(pk__in=list(ids)).exclude(status=OutboxStatus.SENDING)
+    for message in messages:
+        if message.status in {OutboxStatus.QUEUED, OutboxStatus.HELD}:
+            message.status = OutboxStatus.CANCELLED
+        message.body = None
+        message.save(update_fields=["body", "status"])
+
+
+def shred_case(*, case: Case, closed_before: datetime | None = None) -> bool:
     """Destroy the case's key (the retention purge, once a closed case's period ran out).
 
     The key goes first: from then on the case's ciphertext, here and in every backup of
     the database, opens for nobody. Then the rows that only held encrypted content go
     (contacts, notes, tasks, hearings and their reminders). The case stays as dates,
     status and the facility, which say nothing about the person. Returns False when
-    the case was not due (reopened meanwhile, or already shredded)."""
+    the case was not due (reopened meanwhile, closed again after ``closed_before``, or
+    already shredded): the purge's cutoff is checked again under the row lock."""
     with transaction.atomic():
-        locked = (
-            Case.objects.select_for_update()
-            .filter(pk=case.pk, status=CaseStatus.CLOSED, key_destroyed_at__isnull=True)
-            .first()
+        due = Case.objects.select_for_update().filter(
+            pk=case.pk, status=CaseStatus.CLOSED, key_destroyed_at__isnull=True
         )
+        if closed_before is not None:
+            due = due.filter(closed_at__lte=closed_before)
+        locked = due.first()
         if locked is None:
             return False
         keystore.destroy_key(locked.key_ref)
         locked.key_destroyed_at = timezone.now()
         locked.save(update_fields=["key_destroyed_at"])
+        _blank_sent_reminders(locked)
         for related in (locked.contacts, locked.notes, locked.tasks, locked.hearings):
             related.all().delete()
         record_access(actor=None, case=locked, action=AccessAction.SHREDDED)

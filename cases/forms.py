@@ -205,6 +205,9 @@ class ReferralForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["organisation"].queryset = selectors.active_organisations()  # type: ignore[attr-defined]
 
+    def clean_notes(self) -> str:
+        return refuse_card_numbers(self.cleaned_data.get("notes", ""))
+
 
 class ReferralStatusForm(forms.Form):
     status = forms.ChoiceField(label=_("Referral status"), choices=ReferralStatus.choices)
@@ -303,12 +306,4 @@ class ExportForm(forms.Form):
         max_length=500,
         help_text=_("Recorded with the export, e.g. which legal partner asked and why."),
         widget=forms.Textarea(attrs={"rows": 2}),
-    )
-
-
-class ReauthForm(forms.Form):
-    password = forms.CharField(
-        label=_("Your password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )

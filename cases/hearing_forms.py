@@ -10,6 +10,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cases.forms import refuse_card_numbers
 from cases.hearings import HearingData
 from cases.models import Hearing, HearingKind
 from cases.reminders import network_zone
@@ -54,6 +55,9 @@ class HearingForm(forms.Form):
                 "notes": hearing.notes,
             }
         super().__init__(*args, **kwargs)
+
+    def clean_notes(self) -> str:
+        return refuse_card_numbers(self.cleaned_data.get("notes", ""))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

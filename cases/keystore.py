@@ -15,17 +15,21 @@ still open a purged case. Losing the store loses every case: that is the trade-o
 Files are written to a temporary name, fsynced, renamed into place and the directory
 fsynced, so a crash leaves either no key or a whole one. Destroying overwrites the file
 before unlinking it (best effort: copy-on-write file systems and SSDs may keep old
-blocks, which still need the field key to unwrap).
+blocks, which still need the field key to unwrap). Rewrapping and destroying hold an
+exclusive lock on the store (``.lock``, flock), so a key rotation running beside the
+retention purge never writes back a key the purge has just destroyed.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import re
 import secrets
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -35,6 +39,7 @@ from core import crypto
 KEY_BYTES = 32
 KEY_REF_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 SUFFIX = ".key"
+LOCK_NAME = ".lock"
 
 
 class CaseKeyMissing(crypto.DecryptionError):
@@ -54,9 +59,21 @@ def _ensure_dir() -> Path:
 
 
 def _path(key_ref: str) -> Path:
-    if not KEY_REF_PATTERN.match(key_ref):
+    # fullmatch: "$" alone would also accept a reference ending in a newline.
+    if not KEY_REF_PATTERN.fullmatch(key_ref):
         raise ValueError("Not a case key reference.")
     return keystore_dir() / f"{key_ref}{SUFFIX}"
+
+
+@contextmanager
+def _store_lock() -> Iterator[None]:
+    """Exclusive across processes and threads (each call opens its own descriptor)."""
+    fd = os.open(_ensure_dir() / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _context(key_ref: str) -> str:
@@ -142,18 +159,23 @@ def destroy_key(key_ref: str) -> bool:
     path = _path(key_ref)
     with _cache_lock:
         _cache.pop(key_ref, None)
-    try:
-        fd = os.open(path, os.O_WRONLY)
-    except FileNotFoundError:
+    if not path.exists():
         return False
-    try:
-        size = os.fstat(fd).st_size
-        os.write(fd, b"\0" * size)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    path.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    with _store_lock():
+        try:
+            fd = os.open(path, os.O_WRONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            size = os.fstat(fd).st_size
+            os.write(fd, b"\0" * size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+    with _cache_lock:
+        _cache.pop(key_ref, None)
     return True
 
 
@@ -175,11 +197,13 @@ def wrapping_key_id(key_ref: str) -> str:
 def rewrap(key_ref: str) -> bool:
     """Wrap the case key again under the current field key; True when it changed.
     The data key itself (and so every value encrypted with it) stays the same."""
-    wrapped, _ = _read_wrapped(key_ref)
-    if crypto.token_key_id(wrapped) == crypto.field_keys()[0].key_id:
-        return False
-    plain = crypto.decrypt(wrapped, context=_context(key_ref))
-    _write(key_ref, crypto.encrypt(plain, context=_context(key_ref)))
+    with _store_lock():
+        # Read under the lock: a key destroyed meanwhile raises CaseKeyMissing here.
+        wrapped, _ = _read_wrapped(key_ref)
+        if crypto.token_key_id(wrapped) == crypto.field_keys()[0].key_id:
+            return False
+        plain = crypto.decrypt(wrapped, context=_context(key_ref))
+        _write(key_ref, crypto.encrypt(plain, context=_context(key_ref)))
     with _cache_lock:
         _cache.pop(key_ref, None)
     return True

@@ -10,7 +10,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.case_list, name="list"),
     path("new/", views.choose_incident, name="new"),
     path("new/<uuid:incident_uuid>/", views.open_case, name="open"),
-    path("reauth/", views.reauthenticate, name="reauth"),
     path("facilities/", views.facilities, name="facilities"),
     path("facilities/new/", views.facility_form, name="facility-new"),
     path("facilities/<uuid:facility_uuid>/", views.facility_form, name="facility-edit"),

@@ -9,18 +9,19 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cases import actions, exports, reauth, selectors
+from accounts import reauth
+from cases import actions, exports, selectors
 from cases.forms import (
     ContactForm,
     ExportForm,
@@ -31,7 +32,6 @@ from cases.forms import (
     OpenCaseForm,
     OrganisationForm,
     PersonForm,
-    ReauthForm,
     ReferralForm,
     ReferralStatusForm,
     TaskForm,
@@ -54,6 +54,8 @@ from cases.models import (
 from incidents.models import Incident
 
 PAGE_SIZE = 25
+# R14: an export needs password and second factor proved this recently.
+EXPORT_REAUTH_SECONDS = 300
 View = Callable[..., HttpResponse]
 
 
@@ -540,10 +542,12 @@ def task_done(request: HttpRequest, case_uuid: uuid.UUID, task_uuid: uuid.UUID) 
 @cases_view
 @require_http_methods(["GET", "POST"])
 def export_case(request: HttpRequest, case_uuid: uuid.UUID) -> HttpResponse:
+    # The case first (a case someone may not read is a 404, like everywhere), then the
+    # step-up: password and second factor within five minutes (accounts.reauth).
     case = _editable(request, case_uuid)
-    if not reauth.recently_reauthenticated(request, seconds=300):
+    if not reauth.is_recent(request, seconds=EXPORT_REAUTH_SECONDS):
         target = reverse("cases:export", args=[case.uuid])
-        return redirect(f"{reverse('cases:reauth')}?{urlencode({'next': target})}")
+        return redirect(f"{reverse('accounts:reauth')}?{urlencode({REDIRECT_FIELD_NAME: target})}")
     form = ExportForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
@@ -561,25 +565,6 @@ def export_case(request: HttpRequest, case_uuid: uuid.UUID) -> HttpResponse:
             return exports.pdf_response(case, document)
         return render(request, "cases/export.html", {"case": case, "form": form}, status=422)
     return render(request, "cases/export.html", {"case": case, "form": form})
-
-
-@cases_view
-@require_http_methods(["GET", "POST"])
-def reauthenticate(request: HttpRequest) -> HttpResponse:
-    next_url = request.POST.get("next") or request.GET.get("next") or reverse("cases:list")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = reverse("cases:list")
-    form = ReauthForm(request.POST or None)
-    if request.method == "POST":
-        if form.is_valid() and request.user.check_password(form.cleaned_data["password"]):
-            reauth.mark_reauthenticated(request)
-            return redirect(next_url)
-        if reauth.record_failure(request) >= reauth.MAX_FAILURES:
-            logout(request)
-            return redirect("accounts:login")
-        form.add_error("password", _("That is not your password."))
-        return render(request, "cases/reauth.html", {"form": form, "next": next_url}, status=422)
-    return render(request, "cases/reauth.html", {"form": form, "next": next_url})
 
 
 # --- directories ---------------------------------------------------------------------------------

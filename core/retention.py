@@ -715,15 +715,15 @@ def count_closed_cases(cutoff: datetime) -> Counts:
 def purge_closed_cases(cutoff: datetime, size: int) -> Counts:
     """Crypto-shred closed cases: each case's key is destroyed in the key store, which
     no database backup contains (cases.keystore), so the case is unreadable everywhere.
-    ``shred_case`` checks the case again under a row lock (a case reopened meanwhile is
-    kept)."""
-    from cases.actions import shred_case
+    ``shred_case`` checks the case and the cutoff again under a row lock (a case
+    reopened, or reopened and closed again, meanwhile is kept)."""
+    from cases import actions
     from cases.models import Case
 
     counts: Counts = {}
     for batch in _each_batch(_due_cases(cutoff), size):
         for case in Case.objects.filter(pk__in=batch, closed_at__lte=cutoff):
-            if shred_case(case=case):
+            if actions.shred_case(case=case, closed_before=cutoff):
                 _add(counts, "cases", 1)
     return counts
 

@@ -149,7 +149,6 @@ EXPECTED: dict[str, Expected] = {
     "cases:list": case_workers(200),
     "cases:new": case_workers(200),
     "cases:open": case_workers(404),
-    "cases:reauth": case_workers(200),
     "cases:facilities": case_workers(200),
     "cases:facility-new": coordinators(200),
     "cases:facility-edit": coordinators(404),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
+import threading
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -251,6 +252,28 @@ def test_a_reopened_case_is_not_purged(verified: Incident, coordinator: User) ->
 
 
 @pytest.mark.django_db
+def test_a_case_reopened_and_closed_again_during_the_purge_keeps_its_new_period(
+    verified: Incident, coordinator: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purge picks due cases, then shreds each under a row lock: a case reopened
+    and closed again in between has a new closing date, and its clock starts again."""
+    case = _close(coordinator, _case(coordinator, verified))
+    now = _closed(case) + timedelta(days=91)
+    real_shred = actions.shred_case
+
+    def closed_again_meanwhile(**kwargs: Any) -> bool:
+        Case.objects.filter(pk=case.pk).update(closed_at=now)
+        return real_shred(**kwargs)
+
+    monkeypatch.setattr(actions, "shred_case", closed_again_meanwhile)
+    retention.purge(now=now)
+    case.refresh_from_db()
+    assert not case.shredded
+    assert keystore.has_key(case.key_ref)
+    assert case.person_name == PERSON
+
+
+@pytest.mark.django_db
 def test_coordinators_set_the_case_period_within_bounds(
     verified: Incident, coordinator: User
 ) -> None:
@@ -360,3 +383,53 @@ class _Capture:
 
     def isatty(self) -> bool:
         return False
+
+
+def test_a_key_reference_with_a_trailing_newline_is_refused() -> None:
+    key_ref = keystore.new_key()
+    with pytest.raises(ValueError):
+        keystore.load_key(key_ref + "\n")
+    with pytest.raises(ValueError):
+        keystore.destroy_key(key_ref + "\n")
+
+
+def test_a_key_destroyed_while_it_is_being_rewrapped_stays_destroyed(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rotate_keys and the retention purge may run at once: the rewrap must not write
+    back a key the purge has just destroyed."""
+    key_ref = keystore.new_key()
+    old = settings.RR_FIELD_KEYS
+    settings.RR_FIELD_KEYS = "t9:" + base64.b64encode(os.urandom(32)).decode() + "," + old
+    crypto.reset_key_cache()
+    read = threading.Event()
+    destroyed = threading.Event()
+    real_decrypt = crypto.decrypt
+
+    def slow_decrypt(token: str, *, context: str) -> str:
+        value = real_decrypt(token, context=context)
+        if threading.current_thread().name == "rewrap":
+            read.set()
+            # Without a lock the purge destroys the file here; with one it waits.
+            destroyed.wait(timeout=1)
+        return value
+
+    monkeypatch.setattr(crypto, "decrypt", slow_decrypt)
+
+    def purge() -> None:
+        read.wait(timeout=5)
+        keystore.destroy_key(key_ref)
+        destroyed.set()
+
+    try:
+        rewrapping = threading.Thread(target=keystore.rewrap, args=[key_ref], name="rewrap")
+        purging = threading.Thread(target=purge)
+        rewrapping.start()
+        purging.start()
+        rewrapping.join(timeout=10)
+        purging.join(timeout=10)
+        assert not keystore.has_key(key_ref)
+    finally:
+        settings.RR_FIELD_KEYS = old
+        crypto.reset_key_cache()
+        keystore.clear_cache()

@@ -32,7 +32,7 @@ from cases.tests.hearing_factories import (
 from conftest import make_user
 from core import phones
 from core.models import AuditAction, AuditEvent
-from messaging.models import OptOut, OutboxKind, OutboxMessage
+from messaging.models import OptOut, OutboxKind, OutboxMessage, OutboxStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -370,3 +370,32 @@ def test_one_reminder_that_cannot_be_queued_does_not_hold_back_the_others(
     assert sent_to(broken.phone) == []
     row = reminder_of(hearing, ReminderLead.DAY_BEFORE, contact=broken)
     assert (row.status, row.skip_reason) == (ReminderStatus.SKIPPED, "error")
+
+
+def test_purging_the_case_blanks_its_reminders_in_the_outbox(worker: User) -> None:
+    """The case's key is destroyed so nothing names the person any more: the texts we
+    sent about its hearings (a first name, a date and a place) go with it, whatever
+    the outbox's own period."""
+    from cases import actions
+
+    case = make_case(opened_by=worker)
+    rosa = make_contact(case, language="es")
+    hearing = add_hearing(case, actor=worker, kind=HearingKind.HEARING)
+    reminders.send_due(now=reminder_of(hearing, ReminderLead.DAY_BEFORE, contact=rosa).due_at)
+    [message] = sent_to(rosa.phone)
+    assert "Maria" in message.text
+    OutboxMessage.objects.filter(pk=message.pk).update(status=OutboxStatus.SENT)
+    unrelated = OutboxMessage.objects.create(
+        kind=OutboxKind.REPLY,
+        body="Maria, thanks",
+        language="en",
+        contact=message.contact,
+        recipient_hash=message.recipient_hash,
+    )
+    close_case(case)
+    assert actions.shred_case(case=case)
+    message.refresh_from_db()
+    assert message.text == ""
+    assert message.status == OutboxStatus.SENT  # the record of sending stays
+    unrelated.refresh_from_db()
+    assert unrelated.text == "Maria, thanks"
