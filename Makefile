@@ -81,7 +81,7 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy .
 
 lock: ## re-resolve requirements/*.lock from pyproject.toml
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o requirements/base.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -c requirements/constraints.txt -o requirements/base.lock pyproject.toml
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev -c requirements/base.lock -o requirements/dev.lock pyproject.toml
 
 clean: ## remove the virtual environment and local databases

@@ -103,6 +103,7 @@ def altcha_key() -> bytes:
     return key
 
 
+@cache
 def previous_hash_keys() -> tuple[bytes, ...]:
     """Hash keys being rotated away from (RR_HASH_KEYS_PREVIOUS, newest first)."""
     raw = getattr(settings, "RR_HASH_KEYS_PREVIOUS", "") or ""
