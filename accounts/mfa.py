@@ -66,8 +66,9 @@ OPEN_PATHS = frozenset({"/healthz"})
 # Set on a request that itself created a factor for its own user (``_on_saved``): only
 # that completes a password-only session, not the owner enrolling elsewhere meanwhile.
 ADDED_FACTOR = "_rr_added_factor"
-# The recorded hotline prompts, which the telephone provider fetches.
-OPEN_URL_NAMES = frozenset({"calls:prompt-audio"})
+# The recorded hotline prompts, which the telephone provider fetches, and the
+# volunteers' signed hearing sign-up page (it checks its own token).
+OPEN_URL_NAMES = frozenset({"calls:prompt-audio", "cases:volunteer"})
 
 
 def is_complete(request: HttpRequest) -> bool:

@@ -53,6 +53,7 @@ def _load_settings(**extra: str) -> subprocess.CompletedProcess[str]:
         "SECRET_KEY": "production-settings-test-secret-0123456789abcdef",
         "RR_FIELD_KEYS": "p1:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
         "RR_HASH_KEY": "aGFzaC1rZXktZm9yLXRlc3RzLW9ubHktMDEyMzQ1Njc=",
+        "RR_ALTCHA_HMAC_KEY": "YWx0Y2hhLWtleS1mb3ItdGVzdHMtb25seS0wMTIzNDU=",
         "RR_PUBLIC_URL": "https://hotline.example.org",
         "ALLOWED_HOSTS": "hotline.example.org",
         "RR_SMS_PROVIDER": "console",
