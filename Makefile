@@ -10,7 +10,7 @@ WITH_ENV := set -a; [ -f $(ENV_FILE) ] && . ./$(ENV_FILE); set +a;
 
 .DEFAULT_GOAL := help
 .PHONY: help run test check lint format typecheck migrations-check translations-check \
-        translations lock install demo clean bench bench-quick
+        translations lock install demo clean bench bench-quick serve load
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 22
@@ -32,6 +32,13 @@ run: $(VENV)/.installed $(ENV_FILE) ## start the product with demo data on http:
 	$(PY) manage.py migrate --no-input && \
 	$(PY) manage.py load_demo_data && \
 	$(PY) manage.py run_local --host 127.0.0.1 --port 8000
+
+serve: $(VENV)/.installed ## production profile: checks, migrations, WEB web + WORKERS task workers (PostgreSQL, Redis)
+	$(PY) -m core.serve --migrate --collectstatic --web $(or $(WEB),2) --workers $(or $(WORKERS),2) \
+	  --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000)
+
+load: $(VENV)/.installed ## a minute of locust on loopback against `core.serve` on a fresh PostgreSQL database
+	$(PY) tests/load/run.py --seconds $(or $(LOAD_SECONDS),60) --users $(or $(LOAD_USERS),40)
 
 test: $(VENV)/.installed ## run the whole test suite
 	$(BIN)/pytest -q

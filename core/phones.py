@@ -45,10 +45,16 @@ def normalize_sender(raw: str) -> str:
     Providers deliver E.164 numbers, but also short codes and alphanumeric sender IDs;
     those are kept as trimmed upper-case text so they still hash consistently.
     """
-    try:
-        return normalize(raw)
-    except InvalidPhoneNumber:
-        return "".join((raw or "").split()).upper()[:MAX_RAW_LENGTH]
+    collapsed = "".join((raw or "").split()).upper()[:MAX_RAW_LENGTH]
+    # The collapsed form is tried too, so that the result is its own canonical form: a
+    # number written with enough spaces to pass the length limit once they are gone
+    # would otherwise hash differently from the same number written plainly.
+    for candidate in (raw, collapsed):
+        try:
+            return normalize(candidate)
+        except InvalidPhoneNumber:
+            continue
+    return collapsed
 
 
 def phone_hash(e164: str) -> str:
