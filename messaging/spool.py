@@ -131,6 +131,21 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+def _make_directory(path: Path) -> None:
+    """Create ``path`` (and missing parents) durably: a directory made just now is only
+    on disk once its parent is fsync'd, or a power cut takes it and the message inside."""
+    if path.is_dir():
+        return
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        _fsync_directory(folder.parent)
+
+
 def append(
     *,
     provider: str,
@@ -144,7 +159,7 @@ def append(
 ) -> Path:
     """Write one message durably; returns its file. Raises SpoolFull at the limit."""
     folder = directory()
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_directory(folder)
     if count() >= settings.RR_SPOOL_MAX_MESSAGES:
         raise SpoolFull
     name = _next_name()
@@ -203,8 +218,9 @@ def _remove(path: Path) -> None:
 def _quarantine(path: Path) -> None:
     # Kept (still encrypted) for an operator rather than deleted: it may be a report.
     target = path.parent / CORRUPT_DIR
-    target.mkdir(mode=0o700, exist_ok=True)
+    _make_directory(target)
     os.rename(path, target / path.name)
+    _fsync_directory(target)
     _fsync_directory(path.parent)
 
 

@@ -12,7 +12,7 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError, ProgrammingError
 from django.test import Client
 
 from conftest import post_twilio, sms_params
@@ -322,9 +322,29 @@ def test_each_message_is_fsynced_then_renamed_into_place(client: Client) -> None
         events.append("rename")
         real_rename(src, dst)
 
+    spool.directory().mkdir()  # an existing spool (a new one: the test below)
     with Outage(), mock.patch("os.fsync", fsync), mock.patch("os.rename", rename):
         post_twilio(client, PATH, sms_params("SMsync", "agents here"))
     assert events == ["fsync-file", "rename", "fsync-dir"]
+
+
+@pytest.mark.django_db
+def test_a_new_spool_directory_is_itself_made_durable(
+    client: Client, settings: Any, tmp_path: Path
+) -> None:
+    settings.RR_SPOOL_DIR = tmp_path / "var" / "spool"
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    with Outage(), mock.patch("os.fsync", fsync):
+        assert post_twilio(client, PATH, sms_params("SMdir", "agents here")).status_code == 200
+    # Each directory made for the first message is recorded in its parent.
+    assert str(tmp_path) in synced
+    assert str(tmp_path / "var") in synced
 
 
 @pytest.mark.django_db
@@ -364,3 +384,28 @@ class TestWebForm:
         assert "no-store" in response["Cache-Control"]
         assert b"was not saved" in response.content
         assert not Report.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_real_failure_after_the_insert_leaves_nothing_behind_and_is_spooled(
+    client: Client,
+) -> None:
+    with mock.patch.object(
+        OutboxMessage.objects, "create", side_effect=OperationalError("server closed")
+    ):
+        response = post_twilio(client, PATH, sms_params("SMmid", "agents on 5th street"))
+    assert response.status_code == 200
+    assert not InboundMessage.objects.exists()  # the insert was rolled back
+    result = spool.replay()
+    assert result is not None and result.stored == 1
+    assert sids_in_order() == ["SMmid"]
+    assert files() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("error", [ProgrammingError("no such column"), IntegrityError("check")])
+def test_a_bug_is_not_mistaken_for_an_outage(client: Client, error: Exception) -> None:
+    with mock.patch.object(OutboxMessage.objects, "create", side_effect=error):
+        response = post_twilio(client, PATH, sms_params("SMbug", "agents on 5th street"))
+    assert response.status_code == 503  # the provider retries; nothing answered 200
+    assert files() == []
