@@ -34,9 +34,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 
-from core import crypto
+from core import crypto, phones
 from messaging import router
 from messaging.actions import MAX_BODY_CHARS, receive_sms
+from messaging.selectors import is_opted_out
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +314,7 @@ def receive_or_spool(
     spool, append it there and return the answer that needs no database.
 
     Raises SpoolFull when it can be neither stored nor spooled."""
+    database_down = False
     if not pending():
         try:
             return receive_sms(
@@ -326,7 +328,12 @@ def receive_or_spool(
         except OUTAGE_ERRORS:
             logger.warning("Database unreachable; an inbound SMS goes to the spool.")
             _drop_broken_connection()
+            database_down = True
     answered = router.offline_reply(body[:MAX_BODY_CHARS].strip(), len(media_urls))
+    if answered and not database_down and _opted_out(sender):
+        # Queued behind the spool while the database answers: like the normal path, a
+        # number that texted STOP gets no reply (carriers allow only the confirmation).
+        answered = ""
     append(
         provider=provider,
         provider_sid=provider_sid,
@@ -338,6 +345,16 @@ def receive_or_spool(
     )
     start_replayer()
     return answered
+
+
+def _opted_out(sender: str) -> bool:
+    """Whether ``sender`` opted out, as far as the database can say right now (a
+    database that fails again does not stop the message being spooled)."""
+    try:
+        return is_opted_out(phones.phone_hash(phones.normalize_sender(sender)))
+    except OUTAGE_ERRORS:
+        _drop_broken_connection()
+        return False
 
 
 _replayer_lock = threading.Lock()

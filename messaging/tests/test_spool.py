@@ -182,6 +182,22 @@ class TestReplay:
         assert sids_in_order() == ["SMfirst", "SMsecond"]
         assert not OptOut.objects.exists()
 
+    def test_a_number_that_stopped_gets_no_answer_while_the_spool_drains(
+        self, client: Client
+    ) -> None:
+        OptOut.objects.create(phone_hash=phones.phone_hash(SENDER))
+        with Outage():
+            post_twilio(client, PATH, sms_params("SMother", "agents", sender="+15105550199"))
+        # The database answers, so the opt-out is known: as when nothing waits, the
+        # report reaches the hotline and the number hears nothing back.
+        response = post_twilio(client, PATH, sms_params("SMstopped", "agents on 35th"))
+        assert response.status_code == 200
+        assert reply_of(response) == ""
+        spool.replay()
+        assert sids_in_order() == ["SMother", "SMstopped"]
+        stopped = InboundMessage.objects.get(provider_sid="SMstopped")
+        assert not OutboxMessage.objects.filter(in_reply_to=stopped).exists()
+
     def test_a_provider_retry_of_a_spooled_message_is_stored_once(self, client: Client) -> None:
         with Outage():
             post_twilio(client, PATH, sms_params("SMdup", "agents on 35th"))
