@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -48,6 +49,9 @@ SUFFIX = ".sms"
 CORRUPT_DIR = "corrupt"
 # How often the web process's replayer tries again while the database is still down.
 RETRY_SECONDS = 1.0
+# After an outage error, how long optional reads (the opt-out of a text queued behind the
+# spool) are not tried: longer than the pool's timeout plus a replay attempt.
+OUTAGE_MEMORY_SECONDS = 30.0
 
 
 class SpoolFull(Exception):
@@ -293,8 +297,21 @@ def replay() -> ReplayResult | None:
         return result
 
 
+_last_outage = -math.inf
+
+
+def _database_lately_up() -> bool:
+    """No outage seen in this process for OUTAGE_MEMORY_SECONDS: worth asking the
+    database something optional. During an outage each attempt waits for the pool's
+    timeout, which a text queued behind the spool must not."""
+    return time.monotonic() - _last_outage > OUTAGE_MEMORY_SECONDS
+
+
 def _drop_broken_connection() -> None:
-    # A connection the outage broke is closed, so the next attempt opens a new one.
+    """After an outage error: remember it, and close a connection the outage broke so
+    the next attempt opens a new one."""
+    global _last_outage  # noqa: PLW0603 - per-process memory of the last outage
+    _last_outage = time.monotonic()
     connection = connections["default"]
     if not connection.in_atomic_block:
         connection.close_if_unusable_or_obsolete()
@@ -330,7 +347,7 @@ def receive_or_spool(
             _drop_broken_connection()
             database_down = True
     answered = router.offline_reply(body[:MAX_BODY_CHARS].strip(), len(media_urls))
-    if answered and not database_down and _opted_out(sender):
+    if answered and not database_down and _database_lately_up() and _opted_out(sender):
         # Queued behind the spool while the database answers: like the normal path, a
         # number that texted STOP gets no reply (carriers allow only the confirmation).
         answered = ""
