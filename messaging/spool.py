@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -34,9 +35,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 
-from core import crypto
+from core import crypto, phones
 from messaging import router
 from messaging.actions import MAX_BODY_CHARS, receive_sms
+from messaging.selectors import is_opted_out
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ SUFFIX = ".sms"
 CORRUPT_DIR = "corrupt"
 # How often the web process's replayer tries again while the database is still down.
 RETRY_SECONDS = 1.0
+# After an outage error, how long optional reads (the opt-out of a text queued behind the
+# spool) are not tried: longer than the pool's timeout plus a replay attempt.
+OUTAGE_MEMORY_SECONDS = 30.0
 
 
 class SpoolFull(Exception):
@@ -131,6 +136,21 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+def _make_directory(path: Path) -> None:
+    """Create ``path`` (and missing parents) durably: a directory made just now is only
+    on disk once its parent is fsync'd, or a power cut takes it and the message inside."""
+    if path.is_dir():
+        return
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        _fsync_directory(folder.parent)
+
+
 def append(
     *,
     provider: str,
@@ -144,7 +164,7 @@ def append(
 ) -> Path:
     """Write one message durably; returns its file. Raises SpoolFull at the limit."""
     folder = directory()
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_directory(folder)
     if count() >= settings.RR_SPOOL_MAX_MESSAGES:
         raise SpoolFull
     name = _next_name()
@@ -203,8 +223,9 @@ def _remove(path: Path) -> None:
 def _quarantine(path: Path) -> None:
     # Kept (still encrypted) for an operator rather than deleted: it may be a report.
     target = path.parent / CORRUPT_DIR
-    target.mkdir(mode=0o700, exist_ok=True)
+    _make_directory(target)
     os.rename(path, target / path.name)
+    _fsync_directory(target)
     _fsync_directory(path.parent)
 
 
@@ -276,8 +297,21 @@ def replay() -> ReplayResult | None:
         return result
 
 
+_last_outage = -math.inf
+
+
+def _database_lately_up() -> bool:
+    """No outage seen in this process for OUTAGE_MEMORY_SECONDS: worth asking the
+    database something optional. During an outage each attempt waits for the pool's
+    timeout, which a text queued behind the spool must not."""
+    return time.monotonic() - _last_outage > OUTAGE_MEMORY_SECONDS
+
+
 def _drop_broken_connection() -> None:
-    # A connection the outage broke is closed, so the next attempt opens a new one.
+    """After an outage error: remember it, and close a connection the outage broke so
+    the next attempt opens a new one."""
+    global _last_outage  # noqa: PLW0603 - per-process memory of the last outage
+    _last_outage = time.monotonic()
     connection = connections["default"]
     if not connection.in_atomic_block:
         connection.close_if_unusable_or_obsolete()
@@ -297,6 +331,7 @@ def receive_or_spool(
     spool, append it there and return the answer that needs no database.
 
     Raises SpoolFull when it can be neither stored nor spooled."""
+    database_down = False
     if not pending():
         try:
             return receive_sms(
@@ -310,7 +345,12 @@ def receive_or_spool(
         except OUTAGE_ERRORS:
             logger.warning("Database unreachable; an inbound SMS goes to the spool.")
             _drop_broken_connection()
+            database_down = True
     answered = router.offline_reply(body[:MAX_BODY_CHARS].strip(), len(media_urls))
+    if answered and not database_down and _database_lately_up() and _opted_out(sender):
+        # Queued behind the spool while the database answers: like the normal path, a
+        # number that texted STOP gets no reply (carriers allow only the confirmation).
+        answered = ""
     append(
         provider=provider,
         provider_sid=provider_sid,
@@ -322,6 +362,16 @@ def receive_or_spool(
     )
     start_replayer()
     return answered
+
+
+def _opted_out(sender: str) -> bool:
+    """Whether ``sender`` opted out, as far as the database can say right now (a
+    database that fails again does not stop the message being spooled)."""
+    try:
+        return is_opted_out(phones.phone_hash(phones.normalize_sender(sender)))
+    except OUTAGE_ERRORS:
+        _drop_broken_connection()
+        return False
 
 
 _replayer_lock = threading.Lock()

@@ -3,6 +3,7 @@ disk (encrypted, fsync'd, in arrival order) and stored exactly once when it is b
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError, ProgrammingError
 from django.test import Client
 
 from conftest import post_twilio, sms_params
@@ -182,6 +183,33 @@ class TestReplay:
         assert sids_in_order() == ["SMfirst", "SMsecond"]
         assert not OptOut.objects.exists()
 
+    def test_a_number_that_stopped_gets_no_answer_while_the_spool_drains(
+        self, client: Client
+    ) -> None:
+        OptOut.objects.create(phone_hash=phones.phone_hash(SENDER))
+        with Outage():
+            post_twilio(client, PATH, sms_params("SMother", "agents", sender="+15105550199"))
+        # The database has answered for a while, so the opt-out is known: as when
+        # nothing waits, the report reaches the hotline and the number hears nothing.
+        with mock.patch.object(spool, "_last_outage", -math.inf):
+            response = post_twilio(client, PATH, sms_params("SMstopped", "agents on 35th"))
+        assert response.status_code == 200
+        assert reply_of(response) == ""
+        spool.replay()
+        assert sids_in_order() == ["SMother", "SMstopped"]
+        stopped = InboundMessage.objects.get(provider_sid="SMstopped")
+        assert not OutboxMessage.objects.filter(in_reply_to=stopped).exists()
+
+    def test_texts_behind_the_spool_during_the_outage_do_not_wait_for_the_database(
+        self, client: Client
+    ) -> None:
+        with Outage():
+            post_twilio(client, PATH, sms_params("SMa", "agents on 35th"))
+            with mock.patch("messaging.spool.is_opted_out") as asked:
+                response = post_twilio(client, PATH, sms_params("SMb", "agents on 36th"))
+        assert response.status_code == 200 and reply_of(response) != ""
+        asked.assert_not_called()  # each try would wait for the pool's timeout
+
     def test_a_provider_retry_of_a_spooled_message_is_stored_once(self, client: Client) -> None:
         with Outage():
             post_twilio(client, PATH, sms_params("SMdup", "agents on 35th"))
@@ -322,9 +350,29 @@ def test_each_message_is_fsynced_then_renamed_into_place(client: Client) -> None
         events.append("rename")
         real_rename(src, dst)
 
+    spool.directory().mkdir()  # an existing spool (a new one: the test below)
     with Outage(), mock.patch("os.fsync", fsync), mock.patch("os.rename", rename):
         post_twilio(client, PATH, sms_params("SMsync", "agents here"))
     assert events == ["fsync-file", "rename", "fsync-dir"]
+
+
+@pytest.mark.django_db
+def test_a_new_spool_directory_is_itself_made_durable(
+    client: Client, settings: Any, tmp_path: Path
+) -> None:
+    settings.RR_SPOOL_DIR = tmp_path / "var" / "spool"
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    with Outage(), mock.patch("os.fsync", fsync):
+        assert post_twilio(client, PATH, sms_params("SMdir", "agents here")).status_code == 200
+    # Each directory made for the first message is recorded in its parent.
+    assert str(tmp_path) in synced
+    assert str(tmp_path / "var") in synced
 
 
 @pytest.mark.django_db
@@ -364,3 +412,28 @@ class TestWebForm:
         assert "no-store" in response["Cache-Control"]
         assert b"was not saved" in response.content
         assert not Report.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_real_failure_after_the_insert_leaves_nothing_behind_and_is_spooled(
+    client: Client,
+) -> None:
+    with mock.patch.object(
+        OutboxMessage.objects, "create", side_effect=OperationalError("server closed")
+    ):
+        response = post_twilio(client, PATH, sms_params("SMmid", "agents on 5th street"))
+    assert response.status_code == 200
+    assert not InboundMessage.objects.exists()  # the insert was rolled back
+    result = spool.replay()
+    assert result is not None and result.stored == 1
+    assert sids_in_order() == ["SMmid"]
+    assert files() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("error", [ProgrammingError("no such column"), IntegrityError("check")])
+def test_a_bug_is_not_mistaken_for_an_outage(client: Client, error: Exception) -> None:
+    with mock.patch.object(OutboxMessage.objects, "create", side_effect=error):
+        response = post_twilio(client, PATH, sms_params("SMbug", "agents on 5th street"))
+    assert response.status_code == 503  # the provider retries; nothing answered 200
+    assert files() == []
