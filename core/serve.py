@@ -41,6 +41,7 @@ REQUIRED = {
     "SECRET_KEY": "Django's signing key",
     "RR_FIELD_KEYS": "the field-encryption keys",
     "RR_HASH_KEY": "the keyed-hash key",
+    "RR_ALTCHA_HMAC_KEY": "the key that signs the web form's proof-of-work challenges",
     "RR_SMS_PROVIDER": "twilio (or console for a rehearsal)",
     "ALLOWED_HOSTS": "the host names the load balancer forwards",
     "REDIS_URL": (

@@ -40,6 +40,7 @@ def production_env(**more: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "RR_FIELD_KEYS": f"p1:{generate_key()}",
         "RR_HASH_KEY": generate_key(),
+        "RR_ALTCHA_HMAC_KEY": generate_key(),
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/rr",
         "REDIS_URL": "redis://127.0.0.1:6379/8",
         "RR_SMS_PROVIDER": "console",

@@ -18,10 +18,7 @@ webhook user; 0: as fast as it can).
 
 from __future__ import annotations
 
-import base64
-import html
 import itertools
-import json
 import os
 import random
 import re
@@ -87,35 +84,16 @@ class TwilioWebhook(HttpUser):
                 response.failure(f"status {response.status_code}")
 
 
-def solve_altcha(page: str) -> str | None:
-    """The ``altcha`` field for a page that carries a challenge, or None without one.
+def solve_altcha(challenge: dict[str, Any]) -> str | None:
+    """The ``altcha`` field for a challenge from ``/report/challenge/``, solved as the
+    widget solves it (the v2 protocol of the ``altcha`` library)."""
+    import altcha
 
-    The challenge is looked for as the widget's ``challengejson`` attribute or as a
-    ``json_script`` element whose id contains "altcha"."""
-    found = re.search(r"challengejson=\"([^\"]+)\"", page) or re.search(
-        r'<script[^>]*id="[^"]*altcha[^"]*"[^>]*>(.*?)</script>', page, re.S
-    )
-    if not found:
-        return None
-    from altcha.v1 import solve_challenge
-
-    data: dict[str, Any] = json.loads(html.unescape(found.group(1)))
-    solution = solve_challenge(
-        data["challenge"],
-        data["salt"],
-        data["algorithm"],
-        int(data.get("maxnumber", data.get("maxNumber", 1_000_000))),
-    )
+    parsed = altcha.Challenge.from_dict(challenge)
+    solution = altcha.solve_challenge(parsed, timeout=30)
     if solution is None:
         return None
-    payload = {
-        "algorithm": data["algorithm"],
-        "challenge": data["challenge"],
-        "number": solution.number,
-        "salt": data["salt"],
-        "signature": data["signature"],
-    }
-    return base64.b64encode(json.dumps(payload).encode()).decode()
+    return str(altcha.Payload(parsed, solution).to_base64())
 
 
 class Neighbour(HttpUser):
@@ -137,7 +115,10 @@ class Neighbour(HttpUser):
             "observed_at": (datetime.now(ZONE) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
             "submission": submission.group(1) if submission else str(uuid.uuid4()),
         }
-        solved = solve_altcha(page.text)
+        challenge = self.client.get(
+            "/report/challenge/", headers=HTTPS, name="GET /report/challenge/"
+        )
+        solved = solve_altcha(challenge.json()) if challenge.status_code == 200 else None
         if solved is not None:
             form["altcha"] = solved
         with self.client.post(

@@ -14,12 +14,16 @@ public form's per-client limit is lifted, since every simulated neighbour shares
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
+import hashlib
+import hmac
 import os
 import re
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -81,6 +85,7 @@ def server_env(database_url: str, var_dir: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "RR_FIELD_KEYS": f"l1:{generate_key()}",
         "RR_HASH_KEY": generate_key(),
+        "RR_ALTCHA_HMAC_KEY": generate_key(),
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/8"),
         "RR_SMS_PROVIDER": "console",
@@ -105,20 +110,24 @@ def production_server(env: dict[str, str], web: int, workers: int, log: Path) ->
         env={**env, "DJANGO_SETTINGS_MODULE": "rapidresponse.settings"},
         check=True,
     )
-    subprocess.run(  # noqa: S603 - our own interpreter and script
+    created = subprocess.run(  # noqa: S603 - our own interpreter and script
         [
             sys.executable,
             "manage.py",
             "shell",
             "-c",
-            "from accounts.models import User, Role; "
-            f"User.objects.create_user(username={USER!r}, password={PASSWORD!r}, "
-            "role=Role.DISPATCHER, first_name='Load')",
+            "from accounts.models import User, Role; from accounts.testing import enrol_totp; "
+            f"u = User.objects.create_user(username={USER!r}, password={PASSWORD!r}, "
+            "role=Role.DISPATCHER, first_name='Load'); print(enrol_totp(u))",
         ],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "rapidresponse.settings"},
         check=True,
+        capture_output=True,
+        text=True,
     )
+    # Staff need a second factor: the load test's dispatcher has an authenticator app.
+    env["RR_LOAD_TOTP_SECRET"] = created.stdout.strip().splitlines()[-1]
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
@@ -157,7 +166,19 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def log_in(base: str) -> str:
+def totp_code(secret: str) -> str:
+    """The current code of an authenticator app (RFC 6238: SHA-1, 30 s, 6 digits), away
+    from the end of its step so it does not expire on the way."""
+    while time.time() % 30 > 27:
+        time.sleep(0.25)
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = int.from_bytes(digest[offset : offset + 4], "big") & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def log_in(base: str, *, totp_secret: str) -> str:
     """A dispatcher's session cookie, through the real login page, before the timed run:
     a login hashes the password (PBKDF2, a million rounds), which on a busy machine
     can take longer than a short run."""
@@ -192,6 +213,27 @@ def log_in(base: str) -> str:
             jar.load(header)
     if "sessionid" not in jar:
         raise RuntimeError("The load test's dispatcher could not log in.")
+    # The second step: a code from the dispatcher's authenticator app.
+    cookies = f"csrftoken={jar['csrftoken'].value}; sessionid={jar['sessionid'].value}"
+    step = urllib.request.Request(  # noqa: S310 - loopback
+        base + "/accounts/login/mfa/", headers={**https, "Cookie": cookies}
+    )
+    with opener.open(step, timeout=120) as page:
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())
+    if csrf is None:
+        raise RuntimeError("No CSRF token on the MFA step.")
+    code = totp_code(totp_secret)
+    answer_form = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf.group(1), "code": code})
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        base + "/accounts/login/mfa/",
+        data=answer_form.encode(),
+        headers={**https, "Cookie": cookies, "Referer": PUBLIC_URL + "/accounts/login/mfa/"},
+    )
+    try:
+        opener.open(request, timeout=120)
+    except urllib.error.HTTPError as answer:  # the redirect after the second step
+        for header in answer.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
     return str(jar["sessionid"].value)
 
 
@@ -222,7 +264,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="rr-load-") as tmp, fresh_database() as db:
         env = server_env(db, str(Path(tmp) / "var"))
         with production_server(env, web, workers, Path(tmp) / "serve.log") as base:
-            session = log_in(base)
+            session = log_in(base, totp_secret=env["RR_LOAD_TOTP_SECRET"])
             prefix = Path(tmp) / "locust"
             classes = ["TwilioWebhook"] if only_webhooks else []
             locust = subprocess.run(  # noqa: S603 - the locust installed beside our interpreter

@@ -42,6 +42,7 @@ TEST_ENV = {
     "SECRET_KEY": "test-secret-key-not-for-production-0123456789",
     "RR_FIELD_KEYS": "t1:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     "RR_HASH_KEY": "aGFzaC1rZXktZm9yLXRlc3RzLW9ubHktMDEyMzQ1Njc=",
+    "RR_ALTCHA_HMAC_KEY": "YWx0Y2hhLWtleS1mb3ItdGVzdHMtb25seS0wMTIzNDU=",
 }
 
 
