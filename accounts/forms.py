@@ -9,6 +9,7 @@ from allauth.mfa.base.forms import AuthenticateForm
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.forms import ActivateTOTPForm as AllauthActivateTOTPForm
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts import mfa
@@ -59,7 +60,19 @@ class CodeForm(AuthenticateForm):  # type: ignore[misc]
         if step is not None and not mfa.accept_totp_step(self.user, step):
             raise get_adapter().validation_error("incorrect_code")
         self.cleaned_data["code"] = code
-        return str(super().clean_code())
+        try:
+            return str(super().clean_code())
+        except ValidationError:
+            raise
+        except Exception:
+            # allauth marks a used TOTP code in the cache; with the cache down that
+            # raises. The step accepted above (in the database) already makes the code
+            # single-use, so a valid TOTP code still signs in; anything else is refused.
+            if step is None or totp is None:
+                raise
+            totp.user = self.user
+            self.authenticator = totp
+            return code
 
 
 class PasswordForm(forms.Form):
