@@ -213,13 +213,24 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized(self.path):
             return
         length = int(self.headers.get("Content-Length") or 0)
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        raw = self.rfile.read(length)
+        if len(raw) < length:
+            # The client died mid-request (a SIGKILLed sender): Twilio never sees a
+            # message it did not receive whole, so neither does the stand-in.
+            self.close_connection = True
+            return
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
         kind, sid = self._resource_of(urlsplit(self.path).path)
         if kind in {"calls", "call"}:
             self._call(form, sid)
             return
         if kind != "messages":
             self._not_found()
+            return
+        if not form.get("To"):
+            self._json(
+                400, {"code": 21604, "message": "A 'To' phone number is required.", "status": 400}
+            )
             return
         with state.lock:
             state.in_progress += 1
