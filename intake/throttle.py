@@ -61,11 +61,14 @@ def _counter_key(sender_hash: str, part: str) -> str:
 
 
 def over_limit_now(sender_hash: str) -> bool:
-    """Count one report text from this sender in the cache; True past the limit."""
-    if is_trusted(sender_hash):
-        return False
+    """Count one report text from this sender in the cache; True past the limit.
+
+    Trusted phones are counted too, and let through only once past it: almost every
+    sender is under the limit, and the trusted checks cost a query each."""
     key = _counter_key(sender_hash, "reports")
-    return not ratelimit.hit(key, limit=settings.RR_SMS_REPORTS_PER_SENDER, window=window())
+    if ratelimit.hit(key, limit=settings.RR_SMS_REPORTS_PER_SENDER, window=window()):
+        return False
+    return not is_trusted(sender_hash)
 
 
 def first_notice_in_window(sender_hash: str) -> bool:
@@ -95,7 +98,7 @@ def latest_report_if_over_limit(sender_hash: str, received_at: datetime) -> Repo
 
     Call it under the incidents lock (intake.actions does) so that two workers cannot
     both open the sender's report past the limit."""
-    if not sender_hash or is_trusted(sender_hash):
+    if not sender_hash:
         return None
     # Either side of the text: texts are not always processed in the order they came
     # (several workers, the sweep after an outage), and an earlier text processed after
@@ -107,7 +110,7 @@ def latest_report_if_over_limit(sender_hash: str, received_at: datetime) -> Repo
         received_at__gt=received_at - span,
         received_at__lt=received_at + span,
     )
-    if recent.count() < settings.RR_SMS_REPORTS_PER_SENDER:
+    if recent.count() < settings.RR_SMS_REPORTS_PER_SENDER or is_trusted(sender_hash):
         return None
     # Never into a report whose incident a dispatcher closed: that incident is off the
     # console, so a new sighting added there would go unseen. A new report opens
