@@ -14,9 +14,10 @@ from hypothesis.extra.django import TestCase
 from conftest import FRUITVALE
 from core.geo import Point, distance_meters
 from dispatch import actions
-from dispatch.matching import nearest_responders
+from dispatch.matching import available_responders, nearest_responders, qualified
 from dispatch.models import Responder, Shift
 from dispatch.tests.factories import responder
+from messaging.models import OptOut
 
 BASE = Point(*FRUITVALE)
 
@@ -38,8 +39,27 @@ person = st.fixed_dictionaries(
         "languages": st.lists(st.sampled_from(["en", "es", "ko"]), min_size=1, max_size=2),
         "available": st.booleans(),
         "active": st.booleans(),
+        "on_shift": st.booleans(),
+        "off": st.booleans(),
+        "opted_out": st.booleans(),
+        "excluded": st.booleans(),
     }
 )
+
+
+def orm_answer(
+    made: list[Responder], *, role: str, language: str, excluded: set[int], now: object
+) -> list[int]:
+    """What the ORM's rule (``qualified(available_responders())``) and an exact distance
+    give, nearest first: the hand-written ring search must agree with it."""
+    pool = qualified(available_responders(now), role=role, language=language)  # type: ignore[arg-type]
+    allowed = set(pool.values_list("pk", flat=True))
+    scored = sorted(
+        (distance_meters(BASE, r.point), r.pk)
+        for r in made
+        if r.pk in allowed and r.pk not in excluded and r.point is not None
+    )
+    return [pk for distance, pk in scored if distance <= 30_000]
 
 
 class NearestProperty(TestCase):
@@ -62,25 +82,52 @@ class NearestProperty(TestCase):
             )
             for p in people
         ]
-        found = nearest_responders(BASE, role=role, language=language, limit=50)
+        now = timezone.now()
+        excluded = set()
+        for p, r in zip(people, made, strict=True):
+            if p["on_shift"]:
+                Shift.objects.create(
+                    responder=r,
+                    starts_at=now - timedelta(hours=1),
+                    ends_at=now + timedelta(hours=1),
+                )
+            if p["off"]:
+                Responder.objects.filter(pk=r.pk).update(off_until=now + timedelta(hours=2))
+            if p["opted_out"]:
+                OptOut.objects.create(phone_hash=r.phone_hash)
+            if p["excluded"]:
+                excluded.add(r.pk)
+        made = list(Responder.objects.filter(pk__in=[r.pk for r in made]))
+        found = nearest_responders(
+            BASE, role=role, language=language, limit=50, exclude=excluded, now=now
+        )
+        assert [c.responder.pk for c in found] == orm_answer(
+            made, role=role, language=language, excluded=excluded, now=now
+        )
+        opted_out = set(OptOut.objects.values_list("phone_hash", flat=True))
         for candidate in found:
             r = candidate.responder
-            assert r.active and r.available
+            assert r.active and (r.available or r.shifts.exists())
             assert r.has_role(role) and r.speaks(language)
+            assert r.pk not in excluded and r.phone_hash not in opted_out
         distances = [c.distance_m for c in found]
         assert distances == sorted(distances)
-        # Everyone qualified within 30 km is found (the brute-force answer).
+        # Everyone qualified within 30 km is found (the brute-force answer, for the
+        # plain case: available by their own say-so, no shift, no opt-out).
         expected = {
             r.pk
-            for r in made
+            for r, p in zip(made, people, strict=True)
             if r.active
             and r.available
             and r.has_role(role)
             and r.speaks(language)
             and r.point is not None
             and distance_meters(BASE, r.point) <= 30_000
+            and not p["opted_out"]
+            and not p["excluded"]
         }
-        assert {c.responder.pk for c in found} == expected
+        assert expected <= {c.responder.pk for c in found}
+        OptOut.objects.all().delete()
         Responder.objects.all().delete()
 
 
@@ -128,5 +175,5 @@ def test_matching_reads_cells_not_every_responder(django_assert_max_num_queries:
     with CaptureQueriesContext(connection) as ctx:
         found = nearest_responders(BASE, role="verifier", language="en", limit=1)
     assert len(found) == 1
-    assert len(ctx) == 2  # the first ring was enough; then the one chosen is loaded
+    assert len(ctx) == 1  # the first ring was enough, and it reads whole rows
     assert "h3_cell" in ctx.captured_queries[0]["sql"]
