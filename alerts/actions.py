@@ -107,6 +107,49 @@ def audience_count(incident: Incident, radius_m: int) -> int:
     return int(_audience_query(incident, radius_m).count())
 
 
+@dataclass(frozen=True)
+class DrainEstimate:
+    """How long an alert to ``recipients`` takes on the configured sender, against the
+    validity period after which what has not gone out expires (carriers count segments:
+    a two-part message takes two of the sender's slots)."""
+
+    recipients: int
+    segments: int
+    seconds: int
+    validity_seconds: int
+    in_time: int
+
+    @property
+    def too_slow(self) -> bool:
+        return self.seconds > self.validity_seconds
+
+    @property
+    def too_late(self) -> int:
+        """How many would expire unsent."""
+        return self.recipients - self.in_time
+
+    @property
+    def minutes(self) -> int:
+        return math.ceil(self.seconds / 60)
+
+    @property
+    def validity_minutes(self) -> int:
+        return self.validity_seconds // 60
+
+
+def drain_estimate(recipients: int, segments: int = 1) -> DrainEstimate:
+    rate = max(settings.RR_SMS_RATE_PER_SECOND, 0.01)
+    segments = max(1, segments)
+    validity = settings.RR_ALERT_VALIDITY_MINUTES * 60
+    return DrainEstimate(
+        recipients=recipients,
+        segments=segments,
+        seconds=math.ceil(recipients * segments / rate),
+        validity_seconds=validity,
+        in_time=min(recipients, math.floor(validity * rate / segments)),
+    )
+
+
 def _audience_query(incident: Incident, radius_m: int) -> Any:
     """Subscribers of the cells around the incident who are active and have not opted
     out. "Is among the subscribers of these cells" lets the database start from the

@@ -115,12 +115,17 @@ def compose(request: HttpRequest, incident_uuid: uuid.UUID) -> HttpResponse:
                 messages.success(request, _("Approved and sending."))
             return redirect("alerts:detail", alert_uuid=alert.uuid)
     radius = form.cleaned_data.get("radius_m", 2000) if form.is_bound and form.is_valid() else 2000
+    body_info = [(field, segments(str(field.value() or ""))) for field in form.body_fields()]
+    audience = actions.audience_count(incident, radius)
     context = {
         "incident": incident,
         "kind": kind,
         "form": form,
-        "audience": actions.audience_count(incident, radius),
-        "body_info": [(field, segments(str(field.value() or ""))) for field in form.body_fields()],
+        "audience": audience,
+        "drain": actions.drain_estimate(
+            audience, max((info.segments for _field, info in body_info), default=1)
+        ),
+        "body_info": body_info,
         "placeholders": actions.PLACEHOLDERS,
         "second_approval": settings.RR_ALERT_SECOND_APPROVAL,
     }
@@ -139,7 +144,19 @@ def audience_preview(request: HttpRequest, incident_uuid: uuid.UUID) -> HttpResp
     if radius is None:
         return HttpResponse(_("Choose a radius from the list."), status=422)
     count = actions.audience_count(incident, radius)
-    return render(request, "alerts/compose.html#audience", {"audience": count})
+    # The texts come along (hx-include) so the estimate counts their segments.
+    most = max(
+        (
+            segments(str(request.GET.get(f"body_{code}", ""))[:1600]).segments
+            for code in settings.RR_LANGUAGES
+        ),
+        default=1,
+    )
+    return render(
+        request,
+        "alerts/compose.html#audience",
+        {"audience": count, "drain": actions.drain_estimate(count, most)},
+    )
 
 
 def _alert(alert_uuid: uuid.UUID) -> Alert:
@@ -155,9 +172,11 @@ def _alert(alert_uuid: uuid.UUID) -> Alert:
 @require_GET
 def detail(request: HttpRequest, alert_uuid: uuid.UUID) -> HttpResponse:
     alert = _alert(alert_uuid)
+    most = max((segments(text).segments for text in alert.bodies.values()), default=1)
     context = {
         "alert": alert,
         "progress": actions.progress(alert),
+        "drain": actions.drain_estimate(alert.audience or 0, most),
         "bodies": [
             (code, name, alert.bodies.get(code, ""), segments(alert.bodies.get(code, "")))
             for code, name in language_choices()

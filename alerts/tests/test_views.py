@@ -73,6 +73,56 @@ def test_the_audience_preview_follows_the_radius(verified: Incident, dispatcher:
     assert client.get(url, {"radius_m": "12345"}).status_code == 422
 
 
+def test_the_drain_estimate_counts_segments_against_the_validity_period(settings: Any) -> None:
+    settings.RR_SMS_RATE_PER_SECOND = 1
+    settings.RR_ALERT_VALIDITY_MINUTES = 60
+    one = actions.drain_estimate(100_000)
+    assert (one.seconds, one.in_time, one.too_late, one.too_slow) == (100_000, 3600, 96_400, True)
+    two = actions.drain_estimate(100_000, segments=2)
+    assert (two.seconds, two.in_time) == (200_000, 1800)
+    settings.RR_SMS_RATE_PER_SECOND = 100  # a short code
+    fast = actions.drain_estimate(100_000)
+    assert (fast.minutes, fast.too_slow, fast.too_late) == (17, False, 0)
+    assert actions.drain_estimate(0).too_slow is False
+
+
+@pytest.mark.django_db
+def test_the_composer_is_told_when_the_sender_cannot_reach_everyone_in_time(
+    verified: Incident, dispatcher: User, settings: Any
+) -> None:
+    for _ in range(4):
+        subscriber(at=FRUITVALE)
+    client = logged_in(dispatcher)
+    page = client.get(f"/alerts/incidents/{verified.uuid}/new/").content.decode()
+    assert "Sending takes about 1 minute." in page and "Too many for the sender" not in page
+    # One text every 100 s and a 5-minute validity: 3 of the 4 get it in time.
+    settings.RR_SMS_RATE_PER_SECOND = 0.01
+    settings.RR_ALERT_VALIDITY_MINUTES = 5
+    page = client.get(f"/alerts/incidents/{verified.uuid}/new/").content.decode()
+    assert "Sending takes about 7 minutes." in page
+    assert "only 3 would get it in time and 1 would not." in page
+    # The preview follows the texts too: two segments each halve what goes out in time.
+    url = f"/alerts/incidents/{verified.uuid}/audience/"
+    short = client.get(url, {"radius_m": "2000", "body_en": "Short."}).content.decode()
+    assert "only 3 would get it in time" in short
+    long = client.get(url, {"radius_m": "2000", "body_en": "x" * 200}).content.decode()
+    assert "only 1 would get it in time and 3 would not." in long
+
+
+@pytest.mark.django_db
+def test_the_approver_sees_the_same_warning(
+    verified: Incident, dispatcher: User, second_dispatcher: User, settings: Any
+) -> None:
+    for _ in range(4):
+        subscriber(at=FRUITVALE)
+    compose_form(verified, logged_in(dispatcher))
+    alert = Alert.objects.get()
+    settings.RR_SMS_RATE_PER_SECOND = 0.01
+    settings.RR_ALERT_VALIDITY_MINUTES = 5
+    page = logged_in(second_dispatcher).get(f"/alerts/{alert.uuid}/").content.decode()
+    assert "only 3 would get it in time and 1 would not." in page
+
+
 @pytest.mark.django_db
 def test_compose_then_a_second_dispatcher_approves_on_the_page(
     verified: Incident, dispatcher: User, second_dispatcher: User

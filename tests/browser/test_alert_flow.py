@@ -174,3 +174,34 @@ def test_a_neighbour_signs_up_on_a_phone_with_a_code(
         assert person.status == SubscriberStatus.ACTIVE and person.language == "es"
     finally:
         phone.close()
+
+
+def test_the_composer_sees_when_the_sender_is_too_slow_for_the_area(
+    browser: Any, live_asgi: LiveServer, service_area: Any, settings: Any, screenshot_dir: Path
+) -> None:
+    # One text every 100 s and a 5-minute validity: three recipients get it in time.
+    settings.RR_SMS_RATE_PER_SECOND = 0.01
+    settings.RR_ALERT_VALIDITY_MINUTES = 5
+    settings.RR_CONFIRMATIONS_REQUIRED = 0
+    dani = make_user(Role.DISPATCHER, username="dani")
+    incident = incident_at(FRUITVALE, IncidentStatus.VERIFIED, dani)
+    subscriber(at=FRUITVALE, radius_m=200)
+    for i in range(1, 5):  # 1.7 to 6.7 km north
+        subscriber(at=(FRUITVALE[0] + i * 0.015, FRUITVALE[1]), radius_m=200)
+    desk = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = desk.new_page()
+        LoginPage(page, live_asgi.url).log_in("dani", "a-long-test-password")
+        page.goto(f"{live_asgi.url}/alerts/incidents/{incident.uuid}/new/")
+        radius = page.get_by_label("Send to subscribers within")
+        radius.select_option("10000")
+        page.get_by_text("5 subscribers will get it.").wait_for()
+        warning = page.locator("#audience .warn")
+        warning.get_by_text("only 3 would get it in time and 2 would not").wait_for()
+        page.screenshot(path=str(screenshot_dir / "alert-compose-too-slow.png"), full_page=True)
+        # A smaller area fits in time: the warning goes away.
+        radius.select_option("1000")
+        page.locator("#audience .warn").wait_for(state="detached")
+        assert "Sending takes about" in page.locator("#audience").inner_text()
+    finally:
+        desk.close()
