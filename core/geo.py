@@ -6,6 +6,7 @@ exactly with the haversine distance, so no query ever scans every row.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 import h3
 from django.conf import settings
+from h3.api import basic_int as h3_int  # cells as integers, as the indexed columns hold them
 
 EARTH_RADIUS_METERS = 6_371_008.8
 Ring = Sequence[Sequence[float]]  # GeoJSON order: [longitude, latitude]
@@ -48,7 +50,7 @@ class Point:
 
     def cell(self, resolution: int | None = None) -> int:
         res = settings.RR_H3_RESOLUTION if resolution is None else resolution
-        return int(h3.str_to_int(h3.latlng_to_cell(self.lat, self.lng, res)))
+        return int(h3_int.latlng_to_cell(self.lat, self.lng, res))
 
 
 def distance_meters(a: Point, b: Point) -> float:
@@ -67,15 +69,19 @@ def ring_count(distance_m: float, resolution: int) -> int:
     the globe by up to about a factor of two, so the average edge is discounted to 60 %
     and one ring is added for the point's offset inside its own cell.
     """
-    edge = float(h3.average_hexagon_edge_length(resolution, unit="m"))
-    return math.ceil(distance_m / (math.sqrt(3) * edge * 0.6)) + 1
+    return math.ceil(distance_m / (math.sqrt(3) * _edge_m(resolution) * 0.6)) + 1
+
+
+@functools.cache
+def _edge_m(resolution: int) -> float:
+    return float(h3.average_hexagon_edge_length(resolution, unit="m"))
 
 
 def cells_within(point: Point, distance_m: float, resolution: int | None = None) -> list[int]:
     """Every cell that can hold a point within ``distance_m`` of ``point``."""
     res = settings.RR_H3_RESOLUTION if resolution is None else resolution
-    origin = h3.latlng_to_cell(point.lat, point.lng, res)
-    return [int(h3.str_to_int(c)) for c in h3.grid_disk(origin, ring_count(distance_m, res))]
+    origin = h3_int.latlng_to_cell(point.lat, point.lng, res)
+    return [int(c) for c in h3_int.grid_disk(origin, ring_count(distance_m, res))]
 
 
 def cells_touching(point: Point, distance_m: float, resolution: int | None = None) -> list[int]:
@@ -85,14 +91,14 @@ def cells_touching(point: Point, distance_m: float, resolution: int | None = Non
     distance plus the cell's own radius (centre to farthest corner, measured here, as
     cell sizes vary across the globe)."""
     res = settings.RR_H3_RESOLUTION if resolution is None else resolution
-    origin = h3.latlng_to_cell(point.lat, point.lng, res)
-    centre = Point(*h3.cell_to_latlng(origin))
-    cell_radius = max(distance_meters(centre, Point(*v)) for v in h3.cell_to_boundary(origin))
+    origin = h3_int.latlng_to_cell(point.lat, point.lng, res)
+    centre = Point(*h3_int.cell_to_latlng(origin))
+    cell_radius = max(distance_meters(centre, Point(*v)) for v in h3_int.cell_to_boundary(origin))
     reach = distance_m + cell_radius * 1.05
     return [
-        int(h3.str_to_int(cell))
-        for cell in h3.grid_disk(origin, ring_count(distance_m, res))
-        if distance_meters(point, Point(*h3.cell_to_latlng(cell))) <= reach
+        int(cell)
+        for cell in h3_int.grid_disk(origin, ring_count(distance_m, res))
+        if distance_meters(point, Point(*h3_int.cell_to_latlng(cell))) <= reach
     ]
 
 

@@ -97,7 +97,8 @@ class NearestProperty(TestCase):
                 OptOut.objects.create(phone_hash=r.phone_hash)
             if p["excluded"]:
                 excluded.add(r.pk)
-        made = list(Responder.objects.filter(pk__in=[r.pk for r in made]))
+        fresh = Responder.objects.in_bulk([r.pk for r in made])
+        made = [fresh[r.pk] for r in made]  # in the order of ``people``
         found = nearest_responders(
             BASE, role=role, language=language, limit=50, exclude=excluded, now=now
         )
