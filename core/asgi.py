@@ -1,13 +1,21 @@
-"""ASGI wrapper that refuses oversized request bodies before Django reads them.
+"""ASGI wrappers: a body-size limit applied before Django reads the body, and a count of
+the requests waiting in this process on the paths that care about it.
 
 Under ASGI, Django reads the whole body (spooling it to disk) before any middleware
-runs, and a chunked request has no Content-Length to check. This wrapper answers 413 at
-once when the declared length is too large, and stops a chunked body at the limit.
+runs, and a chunked request has no Content-Length to check. ``BodySizeLimit`` answers
+413 at once when the declared length is too large, and stops a chunked body at the
+limit.
+
+``InFlight`` counts the requests on given paths that this process has accepted and not
+yet begun to answer. Django runs synchronous views one after another on one thread, so that
+count is the webhook's queue: the SMS webhook reads it (``waiting``) to put texts in
+the spool rather than keep the provider waiting behind a backlog (``messaging.spool``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from core.middleware import body_limit_for
@@ -76,3 +84,43 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, tracking_send)
         if exceeded and not started:
             await _plain(send, 413, b"The request body is too large.\n")
+
+
+# Requests accepted and not yet begun to answer, per counted path, in this process. Changed
+# only on the event loop's thread; read from the view's thread (a plain int read).
+_in_flight: Counter[str] = Counter()
+
+
+def waiting(path: str) -> int:
+    """Requests on ``path`` this process is working on or has queued (0 when the path
+    is not counted, or outside an ASGI server)."""
+    return _in_flight[path]
+
+
+class InFlight:
+    def __init__(self, app: ASGIApp, paths: Collection[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        _in_flight[path] += 1
+        counted = True
+
+        async def answering(message: Message) -> None:
+            nonlocal counted
+            # Answered once the response starts: Django closes the response afterwards
+            # on the same thread, behind other views, which is not the provider's wait.
+            if counted and message["type"] == "http.response.start":
+                _in_flight[path] -= 1
+                counted = False
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answering)
+        finally:
+            if counted:
+                _in_flight[path] -= 1

@@ -14,6 +14,13 @@ itself: each message is stored exactly once.
 
 While files wait, new messages join the queue behind them (the webhook spools them too)
 so a sender's STOP and START, or a report and its follow-up, keep their order.
+
+The same path absorbs a surge larger than the database can take: when more than
+RR_SMS_WEBHOOK_BACKLOG texts wait in this web process (``core.asgi.waiting``), the
+webhook spools instead of storing, which costs a fraction of a transaction, and the
+replayer stores the backlog behind it. The provider gets its answer within
+milliseconds instead of after the backlog, long before its 15-second limit, and every
+text is still stored once, in order.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
+from django.urls import reverse
 from django.utils import timezone
 
 from core import crypto, phones
@@ -101,7 +109,32 @@ def _files() -> list[Path]:
 
 
 def count() -> int:
-    return len(_files())
+    """Messages waiting (a directory scan, without sorting)."""
+    try:
+        with os.scandir(directory()) as entries:
+            return sum(1 for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith("."))
+    except FileNotFoundError:
+        return 0
+
+
+# The limit is a safety net, not an exact quota: the files are counted at most once a
+# second (a scan of thousands of names for every text would slow the surge it absorbs),
+# and again whenever the estimate reaches the limit.
+COUNT_EVERY_SECONDS = 1.0
+_estimate_lock = threading.Lock()
+_estimate = (-math.inf, 0)  # (when counted, files then plus appended since)
+
+
+def _about_full() -> bool:
+    global _estimate  # noqa: PLW0603 - per-process estimate of the spool's size
+    with _estimate_lock:
+        counted_at, files = _estimate
+        now = time.monotonic()
+        if now - counted_at > COUNT_EVERY_SECONDS or files >= settings.RR_SPOOL_MAX_MESSAGES:
+            counted_at, files = now, count()
+        full = files >= settings.RR_SPOOL_MAX_MESSAGES
+        _estimate = (counted_at, files + (0 if full else 1))
+        return full
 
 
 def pending() -> bool:
@@ -165,7 +198,7 @@ def append(
     """Write one message durably; returns its file. Raises SpoolFull at the limit."""
     folder = directory()
     _make_directory(folder)
-    if count() >= settings.RR_SPOOL_MAX_MESSAGES:
+    if _about_full():
         raise SpoolFull
     name = _next_name()
     payload = json.dumps(
@@ -258,6 +291,7 @@ def replay() -> ReplayResult | None:
         result = ReplayResult()
         files = _files()
         for index, path in enumerate(files):
+            _give_way_to_the_webhook()
             try:
                 message = read(path)
             except ValueError:
@@ -332,7 +366,7 @@ def receive_or_spool(
 
     Raises SpoolFull when it can be neither stored nor spooled."""
     database_down = False
-    if not pending():
+    if not pending() and not backlogged():
         try:
             return receive_sms(
                 provider=provider,
@@ -362,6 +396,31 @@ def receive_or_spool(
     )
     start_replayer()
     return answered
+
+
+# While the webhook has a backlog in this process, the replayer (a thread of the same
+# process, sharing its interpreter) waits: answering the provider in time comes first,
+# and storing what is safe on disk can wait for a gap.
+GIVE_WAY_SECONDS = 0.005
+GIVE_WAY_AT_MOST = 2.0
+
+
+def _give_way_to_the_webhook() -> None:
+    from core.asgi import waiting
+
+    path = reverse("messaging:twilio-sms")
+    until = time.monotonic() + GIVE_WAY_AT_MOST
+    while waiting(path) > 1 and time.monotonic() < until:
+        time.sleep(GIVE_WAY_SECONDS)
+
+
+def backlogged() -> bool:
+    """More SMS webhooks wait in this process than RR_SMS_WEBHOOK_BACKLOG (0: never)."""
+    from core.asgi import waiting
+
+    limit = settings.RR_SMS_WEBHOOK_BACKLOG
+    # The request asking is one of them.
+    return bool(limit) and waiting(reverse("messaging:twilio-sms")) - 1 > limit
 
 
 def _opted_out(sender: str) -> bool:
@@ -398,10 +457,14 @@ def _replay_until_empty() -> None:
         while True:
             while pending():
                 try:
-                    replay()
+                    result = replay()
                 except Exception:
                     logger.exception("Replaying the spool failed; trying again.")
-                if pending():
+                    result = None
+                # Straight on while the database takes them (a surge keeps adding
+                # files during a pass); wait while it is down or another process
+                # replays.
+                if result is None or result.remaining:
                     time.sleep(RETRY_SECONDS)
             with _replayer_lock:
                 if not _again:

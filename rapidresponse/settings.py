@@ -401,6 +401,9 @@ if RR_SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN
 # RR_SPOOL_MAX_MESSAGES files the webhook answers 503 and the provider retries.
 RR_SPOOL_DIR = Path(os.environ.get("RR_SPOOL_DIR", VAR_DIR / "spool"))
 RR_SPOOL_MAX_MESSAGES = env_int("RR_SPOOL_MAX_MESSAGES", 20000)
+# SMS webhooks waiting in one web process beyond which new texts go to the spool and are
+# stored behind it, so a surge is answered at once (0: always store first).
+RR_SMS_WEBHOOK_BACKLOG = env_int("RR_SMS_WEBHOOK_BACKLOG", 16)
 # How long a sender owns the messages it claimed; a dead sender's rows are settled after.
 RR_SMS_LEASE_SECONDS = env_int("RR_SMS_LEASE_SECONDS", 60)
 # How often the worker settles dead senders' leases and wakes the sender for due rows.

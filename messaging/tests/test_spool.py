@@ -437,3 +437,105 @@ def test_a_bug_is_not_mistaken_for_an_outage(client: Client, error: Exception) -
         response = post_twilio(client, PATH, sms_params("SMbug", "agents on 5th street"))
     assert response.status_code == 503  # the provider retries; nothing answered 200
     assert files() == []
+
+
+class Backlog:
+    """``waiting`` requests queued on the SMS webhook in this process, as core.asgi
+    counts them under an ASGI server."""
+
+    def __init__(self, waiting: int) -> None:
+        from core import asgi
+
+        self.patch = mock.patch.dict(asgi._in_flight, {PATH: waiting})
+
+    def __enter__(self) -> Backlog:
+        self.patch.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.patch.stop()
+
+
+@pytest.mark.django_db
+class TestSurgeBacklog:
+    def test_past_the_backlog_texts_are_answered_from_the_spool_and_stored_behind_it(
+        self, client: Client, settings: Any
+    ) -> None:
+        settings.RR_SMS_WEBHOOK_BACKLOG = 16
+        with Backlog(16 + 1):  # this request and 16 behind it: at the limit, stored
+            post_twilio(client, PATH, sms_params("SMq0", "agents at the corner of 35th"))
+        assert not files() and sids_in_order() == ["SMq0"]
+        with Backlog(16 + 2):
+            response = post_twilio(client, PATH, sms_params("SMq1", "agents at the corner"))
+            assert "received your report" in reply_of(response)
+            assert len(files()) == 1 and sids_in_order() == ["SMq0"]
+        # The backlog is gone, but later texts queue behind the spooled one (order).
+        post_twilio(client, PATH, sms_params("SMq2", "STOP"))
+        assert len(files()) == 2
+        assert spool.replay() == spool.ReplayResult(stored=2)
+        assert sids_in_order() == ["SMq0", "SMq1", "SMq2"]
+        kinds = dict(InboundMessage.objects.values_list("provider_sid", "kind"))
+        assert kinds == {
+            "SMq0": InboundKind.REPORT,
+            "SMq1": InboundKind.REPORT,
+            "SMq2": InboundKind.KEYWORD,
+        }
+        assert OptOut.objects.count() == 1
+
+    def test_zero_turns_it_off(self, client: Client, settings: Any) -> None:
+        settings.RR_SMS_WEBHOOK_BACKLOG = 0
+        with Backlog(1000):
+            post_twilio(client, PATH, sms_params("SMq3", "agents at the corner"))
+        assert not files() and sids_in_order() == ["SMq3"]
+
+    def test_the_replayer_gives_way_while_the_webhook_has_a_queue(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(spool, "GIVE_WAY_AT_MOST", 0.3)
+        started = time.monotonic()
+        with Backlog(5):
+            spool._give_way_to_the_webhook()
+        # It waits, but never longer than its bound: a steady surge must not stall
+        # the backlog for good.
+        assert 0.3 <= time.monotonic() - started < 1.0
+        started = time.monotonic()
+        with Backlog(1):  # only the request that is being answered
+            spool._give_way_to_the_webhook()
+        assert time.monotonic() - started < 0.05
+
+
+def test_the_spool_limit_holds_between_counts(settings: Any) -> None:
+    """The file count is refreshed once a second; appends in between are added to it."""
+    settings.RR_SPOOL_MAX_MESSAGES = 3
+    spool._estimate = (-math.inf, 0)
+    for i in range(3):
+        spool.append(
+            provider="twilio",
+            provider_sid=f"SMl{i}",
+            sender=SENDER,
+            recipient="",
+            body="agents",
+            media_urls=[],
+            answered="",
+        )
+    with pytest.raises(spool.SpoolFull):
+        spool.append(
+            provider="twilio",
+            provider_sid="SMl3",
+            sender=SENDER,
+            recipient="",
+            body="agents",
+            media_urls=[],
+            answered="",
+        )
+    spool._remove(files()[0])
+    spool.append(  # a recount at the limit sees the room
+        provider="twilio",
+        provider_sid="SMl4",
+        sender=SENDER,
+        recipient="",
+        body="agents",
+        media_urls=[],
+        answered="",
+    )
+    assert len(files()) == 3
