@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -10,6 +12,24 @@ import pytest
 from core import asgi
 
 PATH = "/hooks/twilio/sms"
+
+
+def run_alone(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """asyncio.run on a thread of its own: the browser tests leave an event loop
+    running on the main thread, where asyncio.run refuses to start."""
+    failures: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(make())
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
 
 
 def test_requests_count_until_their_response_starts() -> None:
@@ -46,7 +66,7 @@ def test_requests_count_until_their_response_starts() -> None:
             gate.set()
         await asyncio.gather(*tasks, other)
 
-    asyncio.run(run())
+    run_alone(run)
     assert asgi.waiting(PATH) == 0
     assert sorted(seen) == [0, 0, 1, 2]  # each one stops counting as it answers
 
@@ -61,5 +81,5 @@ def test_a_request_that_fails_before_answering_stops_counting() -> None:
         with pytest.raises(RuntimeError):
             await counted({"type": "http", "path": PATH}, None, None)  # type: ignore[arg-type]
 
-    asyncio.run(run())
+    run_alone(run)
     assert asgi.waiting(PATH) == 0
