@@ -18,7 +18,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alerts import actions, subscriptions
-from alerts.forms import ComposeForm, ConfirmForm, JoinForm, TemplateForm, language_choices
+from alerts.forms import (
+    MAX_BODY_CHARS,
+    ComposeForm,
+    ConfirmForm,
+    JoinForm,
+    TemplateForm,
+    language_choices,
+)
 from alerts.models import Alert, AlertKind, AlertStatus, AlertTemplate
 from core import phones, ratelimit
 from core.client import client_key
@@ -135,10 +142,13 @@ def compose(request: HttpRequest, incident_uuid: uuid.UUID) -> HttpResponse:
 
 
 @staff("alerts.compose")
-@require_GET
+@require_http_methods(["GET", "POST"])
 def audience_preview(request: HttpRequest, incident_uuid: uuid.UUID) -> HttpResponse:
+    """The audience and the sending estimate for the radius (GET), or for the radius and
+    the texts being written (POST from the compose page: texts stay out of URLs)."""
     incident = _incident(incident_uuid)
-    form = ComposeForm(request.GET)
+    data = request.POST if request.method == "POST" else request.GET
+    form = ComposeForm(data)
     form.is_valid()
     radius = form.cleaned_data.get("radius_m")
     if radius is None:
@@ -147,7 +157,7 @@ def audience_preview(request: HttpRequest, incident_uuid: uuid.UUID) -> HttpResp
     # The texts come along (hx-include) so the estimate counts their segments.
     most = max(
         (
-            segments(str(request.GET.get(f"body_{code}", ""))[:1600]).segments
+            segments(str(data.get(f"body_{code}", ""))[:MAX_BODY_CHARS]).segments
             for code in settings.RR_LANGUAGES
         ),
         default=1,

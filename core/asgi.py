@@ -7,9 +7,10 @@ runs, and a chunked request has no Content-Length to check. ``BodySizeLimit`` an
 limit.
 
 ``InFlight`` counts the requests on given paths that this process has accepted and not
-yet begun to answer. Django runs synchronous views one after another on one thread, so that
-count is the webhook's queue: the SMS webhook reads it (``waiting``) to put texts in
-the spool rather than keep the provider waiting behind a backlog (``messaging.spool``).
+yet begun to answer. Django gives each request's synchronous code a thread of its own,
+and those threads share one interpreter, so past a few that count is the webhook's
+backlog: the SMS webhook reads it (``waiting``) to put texts in the spool rather than
+keep the provider waiting behind it (``messaging.spool``).
 """
 
 from __future__ import annotations

@@ -132,6 +132,7 @@ def nearest_responders(
     moment = now or timezone.now()
     # An unknown language matches no one, as in ``qualified``.
     language_bits = LANGUAGE_BITS.get(language, 0) if language else None
+    excluded = sorted(set(exclude))  # once: ``exclude`` may be a one-pass iterator
     nearest: list[tuple[float, int, Responder]] = []
     for radius in RINGS_M:
         found = _in_ring(
@@ -139,7 +140,7 @@ def nearest_responders(
             radius,
             role_bits=ROLE_BITS[role],
             language_bits=language_bits,
-            excluded=sorted(set(exclude)),
+            excluded=excluded,
             moment=moment,
         )
         nearest = sorted(

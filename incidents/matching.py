@@ -8,7 +8,7 @@ reads every incident.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -38,11 +38,17 @@ def is_within(incident: Incident, point: Point, observed_at: datetime) -> bool:
     )
 
 
-COLUMNS = ("id", "uuid", "status", "lat", "lng", "first_seen", "last_seen")
+# What matching reads, in the model's field order (``Model.from_db`` takes values in
+# that order when some fields are deferred).
+_WANTED = {"id", "uuid", "status", "lat", "lng", "first_seen", "last_seen", "updated_at"}
+COLUMNS = tuple(f.attname for f in Incident._meta.concrete_fields if f.attname in _WANTED)
+_CONVERT = {"uuid": lambda v: uuid.UUID(str(v))}
+_DATETIMES = {"first_seen", "last_seen", "updated_at"}
 
 
 def find_incident(point: Point, observed_at: datetime) -> Incident | None:
-    """The nearest open incident the rule admits (latest activity breaks ties)."""
+    """The nearest open incident the rule admits (latest activity breaks ties, then the
+    most recently updated, as the ORM's default order had it)."""
     window = match_window()
     cells = cells_within(point, match_distance_m())
     quote = connection.ops.quote_name
@@ -55,6 +61,7 @@ def find_incident(point: Point, observed_at: datetime) -> Incident | None:
         + quote(Incident._meta.db_table)
         + f" WHERE h3_cell IN ({', '.join(['%s'] * len(cells))})"
         " AND last_seen >= %s AND first_seen <= %s AND status <> %s"
+        " ORDER BY updated_at DESC"
     )
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
@@ -75,6 +82,7 @@ def find_incident(point: Point, observed_at: datetime) -> Incident | None:
     ]
     if not admitted:
         return None
+    # min() keeps the first of equals: the most recently updated.
     return min(
         admitted,
         key=lambda c: (distance_meters(c.point, point), -c.last_seen.timestamp()),
@@ -83,16 +91,19 @@ def find_incident(point: Point, observed_at: datetime) -> Incident | None:
 
 def _incident_from_row(row: tuple[Any, ...]) -> Incident:
     """An incident as the ORM would load it with only COLUMNS (the rest deferred)."""
-    pk, uid, status, lat, lng, first_seen, last_seen = row
-    values = (pk, uuid.UUID(str(uid)), status, lat, lng, _aware(first_seen), _aware(last_seen))
+    values = [
+        _aware(raw) if name in _DATETIMES else _CONVERT[name](raw) if name in _CONVERT else raw
+        for name, raw in zip(COLUMNS, row, strict=True)
+    ]
     return Incident.from_db(connection.alias, list(COLUMNS), values)
 
 
 def _aware(value: Any) -> datetime:
     """A timestamp column as the ORM returns it: PostgreSQL gives aware datetimes;
-    SQLite gives naive UTC (or text, without its converters)."""
+    SQLite gives naive ones in the connection's time zone (or text, without its
+    converters)."""
     if isinstance(value, str):
         value = parse_datetime(value)
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, UTC)
+        value = timezone.make_aware(value, connection.timezone)
     return value  # type: ignore[no-any-return]

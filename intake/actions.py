@@ -78,7 +78,9 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
         message.retry_at = timezone.now() + RETRY_AFTER
         # The message is inserted after this handler returns; its id exists at commit.
         transaction.on_commit(lambda: process_inbound_message.enqueue(message_id=message.pk))
-        if not _is_redelivery(message) and throttle.over_limit_now(message.sender_hash):
+        # A spooled text was counted when it was spooled (offline_reply).
+        counted = message.answered_offline or _is_redelivery(message)
+        if not counted and throttle.over_limit_now(message.sender_hash):
             # Still stored and processed (it joins the sender's latest report); one
             # reply per window instead of one per text.
             if throttle.first_notice_in_window(message.sender_hash):
@@ -95,13 +97,19 @@ def _is_redelivery(message: InboundMessage) -> bool:
     ).exists()
 
 
-def offline_reply(body: str, media_count: int) -> str:
-    """The report handler's answer when the database is unreachable (the message waits
-    in the spool): the same words, in the language of the text or the default one."""
+def offline_reply(body: str, media_count: int, sender_hash: str = "") -> str:
+    """The report handler's answer to a text that goes to the spool (the database is
+    unreachable, or a surge is queued behind it): the same words, in the language of the
+    text or the default one, and the same per-sender limit on replies (counted in the
+    cache, which needs no database; the replay does not count it again)."""
     text = body.strip()
     with translation.override(language.detect(text) or str(settings.RR_LANGUAGES[0])):
         if not text and media_count == 0:
             return empty_message_reply()
+        if sender_hash and throttle.over_limit_now(sender_hash):
+            return (
+                throttle.throttled_reply() if throttle.first_notice_in_window(sender_hash) else ""
+            )
         return acknowledgement(has_text=bool(text))
 
 

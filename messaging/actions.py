@@ -116,6 +116,7 @@ def _store_and_route(
         language=known_language or default_language(),
         received_at=received_at or timezone.now(),
     )
+    message.answered_offline = answered is not None
     # The handler decides kind, language and reply before the single INSERT; if the
     # unique (provider, provider_sid) then refuses it, the transaction takes the
     # handler's writes back with it.

@@ -22,6 +22,10 @@ class InboundMessage(models.Model):
     """One message as the provider delivered it. ``(provider, provider_sid)`` is unique,
     so a provider's retries of the same message are stored once."""
 
+    # Not stored: set while a spooled message is replayed, whose answer was given (and
+    # its sender counted against the per-sender limit) when it was spooled.
+    answered_offline = False
+
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     provider = models.CharField(max_length=16)
     provider_sid = models.CharField(max_length=64)

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 # on_commit and returns the reply text.
 MessageHandler = Callable[["InboundMessage", str | None], str]
 
-# The answer to a message (body, number of media) while the database is unreachable.
-OfflineReply = Callable[[str, int], str]
+# The answer to a message (body, number of media, the sender's hash) when it goes to the
+# spool: without the database, which may be unreachable.
+OfflineReply = Callable[[str, int, str], str]
 
 _report_handler: MessageHandler | None = None
 _offline_reply: OfflineReply | None = None
@@ -36,13 +37,13 @@ def set_offline_reply(reply: OfflineReply) -> None:
     _offline_reply = reply
 
 
-def offline_reply(body: str, media_count: int) -> str:
+def offline_reply(body: str, media_count: int, sender_hash: str = "") -> str:
     """What to answer without the database: nothing to a keyword (its handler reads and
     writes the database; it answers once the message is stored), and the report
-    handler's acknowledgement to anything else."""
+    handler's answer to anything else."""
     if keywords.match(body) is not None or _offline_reply is None:
         return ""
-    return _offline_reply(body, media_count)
+    return _offline_reply(body, media_count, sender_hash)
 
 
 def route(message: InboundMessage, *, known_language: str | None) -> str:

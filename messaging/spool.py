@@ -40,7 +40,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
-from django.urls import reverse
 from django.utils import timezone
 
 from core import crypto, phones
@@ -84,6 +83,8 @@ class ReplayResult:
     duplicates: int = 0
     corrupt: int = 0
     remaining: int = 0
+    # The pass stopped at a place a webhook has reserved and is still writing.
+    reserved: bool = False
 
 
 def directory() -> Path:
@@ -194,13 +195,19 @@ def append(
     media_urls: list[str],
     answered: str,
     received_at: datetime | None = None,
+    reserved: Path | None = None,
 ) -> Path:
-    """Write one message durably; returns its file. Raises SpoolFull at the limit."""
+    """Write one message durably; returns its file. Raises SpoolFull at the limit.
+
+    With ``reserved`` (from ``reserve``), the message takes that place in the order."""
     folder = directory()
-    _make_directory(folder)
-    if _about_full():
-        raise SpoolFull
-    name = _next_name()
+    if reserved is None:
+        _make_directory(folder)
+        if _about_full():
+            raise SpoolFull
+        name = _next_name()
+    else:
+        name = reserved.name
     payload = json.dumps(
         {
             "provider": provider,
@@ -227,6 +234,49 @@ def append(
     os.rename(temporary, final)
     _fsync_directory(folder)
     return final
+
+
+# An empty file is a place reserved in the order by a webhook still writing its message.
+# One older than this belongs to a webhook that died before answering (the provider
+# delivers that text again), and is removed.
+RESERVATION_SECONDS = 30.0
+
+
+def reserve() -> Path:
+    """Take the next place in the order at once, before the slower work of a spooled
+    text (its answer, encryption, fsync), so that from this moment ``pending`` sends
+    every later text behind it. ``append(reserved=...)`` fills it; ``release`` gives it
+    up. Raises SpoolFull at the limit."""
+    folder = directory()
+    _make_directory(folder)
+    if _about_full():
+        raise SpoolFull
+    path = folder / _next_name()
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
+def release(reserved: Path) -> None:
+    """Give up a reservation that will not be filled (only if still empty)."""
+    with contextlib.suppress(FileNotFoundError):
+        if reserved.stat().st_size == 0:
+            reserved.unlink()
+
+
+def _is_reservation(path: Path) -> bool | None:
+    """True for a reservation still being written, False for a message, None for an
+    abandoned reservation (removed here) or a file that is gone."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    if info.st_size:
+        return False
+    if time.time() - info.st_mtime < RESERVATION_SECONDS:
+        return True
+    logger.warning("Removing a spool place reserved by a webhook that did not finish.")
+    release(path)
+    return None
 
 
 def read(path: Path) -> SpooledMessage:
@@ -282,16 +332,26 @@ def _replay_lock() -> Iterator[bool]:
         os.close(fd)
 
 
-def replay() -> ReplayResult | None:
-    """Store every waiting message in arrival order; stop at the first sign the
-    database is still down. None when another replayer is running."""
+def replay(limit: int | None = None) -> ReplayResult | None:
+    """Store the waiting messages in arrival order (at most ``limit`` in this pass);
+    stop at the first sign the database is still down, or at a place a webhook is
+    still writing. None when another replayer is running."""
     with _replay_lock() as ours:
         if not ours:
             return None
         result = ReplayResult()
         files = _files()
+        if limit is not None:
+            files = files[:limit]
         for index, path in enumerate(files):
-            _give_way_to_the_webhook()
+            state = _is_reservation(path)
+            if state is None:
+                continue
+            if state:
+                # The order waits for it: everything after it arrived later.
+                result.reserved = True
+                result.remaining = len(files) - index
+                return result
             try:
                 message = read(path)
             except ValueError:
@@ -380,47 +440,60 @@ def receive_or_spool(
             logger.warning("Database unreachable; an inbound SMS goes to the spool.")
             _drop_broken_connection()
             database_down = True
-    answered = router.offline_reply(body[:MAX_BODY_CHARS].strip(), len(media_urls))
-    if answered and not database_down and _database_lately_up() and _opted_out(sender):
-        # Queued behind the spool while the database answers: like the normal path, a
-        # number that texted STOP gets no reply (carriers allow only the confirmation).
-        answered = ""
-    append(
-        provider=provider,
-        provider_sid=provider_sid,
-        sender=sender,
-        recipient=recipient,
-        body=body,
-        media_urls=media_urls,
-        answered=answered,
-    )
+    # Its place in the order first: from now on, later texts queue behind it.
+    place = reserve()
+    try:
+        sender_hash = phones.phone_hash(phones.normalize_sender(sender))
+        answered = router.offline_reply(body[:MAX_BODY_CHARS].strip(), len(media_urls), sender_hash)
+        if answered and not database_down and _database_lately_up() and _opted_out(sender):
+            # Queued behind the spool while the database answers: like the normal path,
+            # a number that texted STOP gets no reply (carriers allow only the
+            # confirmation).
+            answered = ""
+        append(
+            provider=provider,
+            provider_sid=provider_sid,
+            sender=sender,
+            recipient=recipient,
+            body=body,
+            media_urls=media_urls,
+            answered=answered,
+            reserved=place,
+        )
+    except BaseException:
+        release(place)
+        raise
     start_replayer()
     return answered
 
 
-# While the webhook has a backlog in this process, the replayer (a thread of the same
-# process, sharing its interpreter) waits: answering the provider in time comes first,
-# and storing what is safe on disk can wait for a gap.
+# Between passes of REPLAY_BATCH files, outside the replay lock, a replayer whose
+# process is past its webhook backlog waits (at most GIVE_WAY_AT_MOST): answering the
+# provider in time comes first, and what is safe on disk can be stored in a gap.
+REPLAY_BATCH = 50
 GIVE_WAY_SECONDS = 0.005
-GIVE_WAY_AT_MOST = 2.0
+GIVE_WAY_AT_MOST = 1.0
+# How the ASGI wrapper names the SMS webhook (rapidresponse/asgi.py counts this path).
+WEBHOOK_PATH = "/hooks/twilio/sms"
+
+
+def _waiting_webhooks() -> int:
+    from core.asgi import waiting
+
+    return waiting(WEBHOOK_PATH)
 
 
 def _give_way_to_the_webhook() -> None:
-    from core.asgi import waiting
-
-    path = reverse("messaging:twilio-sms")
     until = time.monotonic() + GIVE_WAY_AT_MOST
-    while waiting(path) > 1 and time.monotonic() < until:
+    while backlogged(asking=False) and time.monotonic() < until:
         time.sleep(GIVE_WAY_SECONDS)
 
 
-def backlogged() -> bool:
-    """More SMS webhooks wait in this process than RR_SMS_WEBHOOK_BACKLOG (0: never)."""
-    from core.asgi import waiting
-
+def backlogged(*, asking: bool = True) -> bool:
+    """More SMS webhooks in this process than RR_SMS_WEBHOOK_BACKLOG (0: never) besides
+    the one ``asking``."""
     limit = settings.RR_SMS_WEBHOOK_BACKLOG
-    # The request asking is one of them.
-    return bool(limit) and waiting(reverse("messaging:twilio-sms")) - 1 > limit
+    return bool(limit) and _waiting_webhooks() - int(asking) > limit
 
 
 def _opted_out(sender: str) -> bool:
@@ -456,15 +529,18 @@ def _replay_until_empty() -> None:
     try:
         while True:
             while pending():
+                _give_way_to_the_webhook()
                 try:
-                    result = replay()
+                    result = replay(limit=REPLAY_BATCH)
                 except Exception:
                     logger.exception("Replaying the spool failed; trying again.")
                     result = None
                 # Straight on while the database takes them (a surge keeps adding
-                # files during a pass); wait while it is down or another process
-                # replays.
-                if result is None or result.remaining:
+                # files); a moment for a place still being written; longer while the
+                # database is down or another process replays.
+                if result is not None and result.reserved:
+                    time.sleep(GIVE_WAY_SECONDS)
+                elif result is None or result.remaining:
                     time.sleep(RETRY_SECONDS)
             with _replayer_lock:
                 if not _again:

@@ -39,8 +39,10 @@ person = st.fixed_dictionaries(
         "languages": st.lists(st.sampled_from(["en", "es", "ko"]), min_size=1, max_size=2),
         "available": st.booleans(),
         "active": st.booleans(),
-        "on_shift": st.booleans(),
-        "off": st.booleans(),
+        # A shift before, around, after now, or starting or ending exactly now.
+        "shift": st.sampled_from([None, "past", "now", "future", "starts_now", "ends_now"]),
+        # Time off: none, over, still on, or ending exactly now.
+        "off": st.sampled_from([None, "past", "future", "ends_now"]),
         "opted_out": st.booleans(),
         "excluded": st.booleans(),
     }
@@ -48,7 +50,7 @@ person = st.fixed_dictionaries(
 
 
 def orm_answer(
-    made: list[Responder], *, role: str, language: str, excluded: set[int], now: object
+    made: list[Responder], *, role: str, language: str | None, excluded: set[int], now: object
 ) -> list[int]:
     """What the ORM's rule (``qualified(available_responders())``) and an exact distance
     give, nearest first: the hand-written ring search must agree with it."""
@@ -67,10 +69,12 @@ class NearestProperty(TestCase):
     @given(
         people=st.lists(person, max_size=8),
         role=st.sampled_from(["verifier", "legal_observer"]),
-        language=st.sampled_from(["en", "es"]),
+        # "xx" is no language we know (no bits): it matches no one.
+        language=st.sampled_from(["en", "es", "xx", None]),
+        limit=st.integers(1, 50),
     )
     def test_only_qualified_available_people_nearest_first(
-        self, people: list[dict[str, object]], role: str, language: str
+        self, people: list[dict[str, object]], role: str, language: str | None, limit: int
     ) -> None:
         made = [
             responder(
@@ -84,15 +88,21 @@ class NearestProperty(TestCase):
         ]
         now = timezone.now()
         excluded = set()
+        hour = timedelta(hours=1)
+        shifts = {
+            "past": (now - 2 * hour, now - hour),
+            "now": (now - hour, now + hour),
+            "future": (now + hour, now + 2 * hour),
+            "starts_now": (now, now + hour),
+            "ends_now": (now - hour, now),
+        }
+        off = {"past": now - hour, "future": now + hour, "ends_now": now}
         for p, r in zip(people, made, strict=True):
-            if p["on_shift"]:
-                Shift.objects.create(
-                    responder=r,
-                    starts_at=now - timedelta(hours=1),
-                    ends_at=now + timedelta(hours=1),
-                )
-            if p["off"]:
-                Responder.objects.filter(pk=r.pk).update(off_until=now + timedelta(hours=2))
+            if p["shift"] is not None:
+                starts, ends = shifts[str(p["shift"])]
+                Shift.objects.create(responder=r, starts_at=starts, ends_at=ends)
+            if p["off"] is not None:
+                Responder.objects.filter(pk=r.pk).update(off_until=off[str(p["off"])])
             if p["opted_out"]:
                 OptOut.objects.create(phone_hash=r.phone_hash)
             if p["excluded"]:
@@ -100,16 +110,17 @@ class NearestProperty(TestCase):
         fresh = Responder.objects.in_bulk([r.pk for r in made])
         made = [fresh[r.pk] for r in made]  # in the order of ``people``
         found = nearest_responders(
-            BASE, role=role, language=language, limit=50, exclude=excluded, now=now
+            BASE, role=role, language=language, limit=limit, exclude=iter(excluded), now=now
         )
+        # The rings stop once one holds ``limit``: still the nearest ``limit`` overall.
         assert [c.responder.pk for c in found] == orm_answer(
             made, role=role, language=language, excluded=excluded, now=now
-        )
+        )[:limit]
         opted_out = set(OptOut.objects.values_list("phone_hash", flat=True))
         for candidate in found:
             r = candidate.responder
             assert r.active and (r.available or r.shifts.exists())
-            assert r.has_role(role) and r.speaks(language)
+            assert r.has_role(role) and (language is None or r.speaks(language))
             assert r.pk not in excluded and r.phone_hash not in opted_out
         distances = [c.distance_m for c in found]
         assert distances == sorted(distances)
@@ -121,15 +132,51 @@ class NearestProperty(TestCase):
             if r.active
             and r.available
             and r.has_role(role)
-            and r.speaks(language)
+            and (language is None or r.speaks(language))
             and r.point is not None
             and distance_meters(BASE, r.point) <= 30_000
             and not p["opted_out"]
             and not p["excluded"]
         }
-        assert expected <= {c.responder.pk for c in found}
+        if limit >= len(made):
+            assert expected <= {c.responder.pk for c in found}
         OptOut.objects.all().delete()
         Responder.objects.all().delete()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "es", "xx", None])
+def test_every_shift_and_time_off_case_agrees_with_the_orm_rule(language: str | None) -> None:
+    """Each combination once, at its own distance: shifts before, around, after and at
+    the boundaries of now, time off over, running or ending now, and available or not."""
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    shifts = [
+        None,
+        (now - 2 * hour, now - hour),
+        (now - hour, now + hour),
+        (now + hour, now + 2 * hour),
+        (now, now + hour),
+        (now - hour, now),
+    ]
+    offs = [None, now - hour, now + hour, now]
+    made = []
+    for i, (shift, off, available) in enumerate(
+        (shift, off, available) for shift in shifts for off in offs for available in (True, False)
+    ):
+        r = responder(at=offset(100 + i * 50, 0), languages=["en"], available=available)
+        if shift is not None:
+            Shift.objects.create(responder=r, starts_at=shift[0], ends_at=shift[1])
+        if off is not None:
+            Responder.objects.filter(pk=r.pk).update(off_until=off)
+        made.append(r)
+    expected = orm_answer(made, role="verifier", language=language, excluded=set(), now=now)
+    found = nearest_responders(BASE, role="verifier", language=language, limit=100, now=now)
+    assert [c.responder.pk for c in found] == expected
+    if language in ("en", None):
+        # Available by their own say-so (24), on the current or just-started shift and
+        # not off (2 shifts x the 3 time-off cases that are over or none).
+        assert len(expected) == 24 + 2 * 3
 
 
 @pytest.mark.django_db

@@ -127,3 +127,53 @@ def test_the_candidate_query_uses_the_cell_index() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_seqscan = off")
         assert "incident_match_idx" in queryset.explain()
+
+
+@pytest.mark.django_db
+def test_the_found_incident_is_loaded_as_the_orm_loads_it() -> None:
+    report = web_report(at=(BASE.lat, BASE.lng))
+    assert report.incident is not None
+    found = matching.find_incident(offset(BASE, 50, 0), report.observed_at)
+    assert found is not None
+    stored = Incident.objects.get(pk=report.incident.pk)
+    for name in ("pk", "uuid", "status", "lat", "lng", "first_seen", "last_seen", "updated_at"):
+        assert getattr(found, name) == getattr(stored, name), name
+    assert timezone.is_aware(found.last_seen)
+    # The rest is deferred and loads on demand, as with .only().
+    assert found.location_text == stored.location_text
+
+
+@pytest.mark.django_db
+def test_equal_candidates_go_to_the_most_recently_updated() -> None:
+    now = timezone.now()
+    twins = [
+        Incident.objects.create(
+            lat=BASE.lat,
+            lng=BASE.lng,
+            h3_cell=BASE.cell(),
+            first_seen=now,
+            last_seen=now,
+            updated_at=now - timedelta(minutes=minutes),
+        )
+        for minutes in (30, 5, 60)
+    ]
+    found = matching.find_incident(BASE, now)
+    assert found is not None and found.pk == twins[1].pk
+
+
+@pytest.mark.django_db
+def test_the_statement_that_runs_uses_the_cell_index() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        matching.find_incident(BASE, timezone.now())
+    (query,) = ctx.captured_queries
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + query["sql"])
+            plan = " ".join(str(row) for row in cursor.fetchall())
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + query["sql"])
+            plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "incident_match_idx" in plan

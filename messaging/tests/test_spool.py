@@ -440,20 +440,29 @@ def test_a_bug_is_not_mistaken_for_an_outage(client: Client, error: Exception) -
 
 
 class Backlog:
-    """``waiting`` requests queued on the SMS webhook in this process, as core.asgi
-    counts them under an ASGI server."""
+    """``waiting`` requests on the SMS webhook in this process, as core.asgi counts
+    them under an ASGI server."""
 
     def __init__(self, waiting: int) -> None:
-        from core import asgi
-
-        self.patch = mock.patch.dict(asgi._in_flight, {PATH: waiting})
+        self.waiting = waiting
 
     def __enter__(self) -> Backlog:
-        self.patch.start()
+        from core import asgi
+
+        self.before = asgi._in_flight[spool.WEBHOOK_PATH]
+        asgi._in_flight[spool.WEBHOOK_PATH] = self.waiting
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.patch.stop()
+        from core import asgi
+
+        asgi._in_flight[spool.WEBHOOK_PATH] = self.before
+
+
+def test_the_counted_path_is_the_webhooks() -> None:
+    from django.urls import reverse
+
+    assert reverse("messaging:twilio-sms") == spool.WEBHOOK_PATH == PATH
 
 
 @pytest.mark.django_db
@@ -462,7 +471,7 @@ class TestSurgeBacklog:
         self, client: Client, settings: Any
     ) -> None:
         settings.RR_SMS_WEBHOOK_BACKLOG = 16
-        with Backlog(16 + 1):  # this request and 16 behind it: at the limit, stored
+        with Backlog(16 + 1):  # this request and 16 more: at the limit, stored
             post_twilio(client, PATH, sms_params("SMq0", "agents at the corner of 35th"))
         assert not files() and sids_in_order() == ["SMq0"]
         with Backlog(16 + 2):
@@ -488,20 +497,73 @@ class TestSurgeBacklog:
             post_twilio(client, PATH, sms_params("SMq3", "agents at the corner"))
         assert not files() and sids_in_order() == ["SMq3"]
 
-    def test_the_replayer_gives_way_while_the_webhook_has_a_queue(
-        self, monkeypatch: pytest.MonkeyPatch
+    def test_the_replayer_gives_way_between_passes_while_the_webhook_is_backlogged(
+        self, monkeypatch: pytest.MonkeyPatch, settings: Any
     ) -> None:
+        settings.RR_SMS_WEBHOOK_BACKLOG = 16
         monkeypatch.setattr(spool, "GIVE_WAY_AT_MOST", 0.3)
         started = time.monotonic()
-        with Backlog(5):
+        with Backlog(17):
             spool._give_way_to_the_webhook()
         # It waits, but never longer than its bound: a steady surge must not stall
         # the backlog for good.
         assert 0.3 <= time.monotonic() - started < 1.0
         started = time.monotonic()
-        with Backlog(1):  # only the request that is being answered
+        with Backlog(16):  # busy, not backlogged: no wait
             spool._give_way_to_the_webhook()
         assert time.monotonic() - started < 0.05
+
+    def test_a_reserved_place_keeps_later_texts_behind_it(self, client: Client) -> None:
+        """The place is taken before the spooled text's slower work, so a text that
+        arrives meanwhile (here a STOP, with no backlog any more) cannot overtake it."""
+        place = spool.reserve()
+        post_twilio(client, PATH, sms_params("SMr2", "STOP"))
+        assert not InboundMessage.objects.exists()
+        result = spool.replay()
+        assert result is not None and result.reserved and result.stored == 0
+        spool.append(
+            provider="twilio",
+            provider_sid="SMr1",
+            sender=SENDER,
+            recipient="",
+            body="START",
+            media_urls=[],
+            answered="",
+            reserved=place,
+        )
+        spool.replay()
+        assert sids_in_order() == ["SMr1", "SMr2"]
+        assert OptOut.objects.count() == 1  # the STOP came last and holds
+
+    def test_an_abandoned_reservation_is_removed_and_the_rest_stored(self, client: Client) -> None:
+        place = spool.reserve()
+        with Outage():
+            post_twilio(client, PATH, sms_params("SMr3", "agents at the corner"))
+        old = time.time() - spool.RESERVATION_SECONDS - 1
+        os.utime(place, (old, old))
+        assert spool.replay() == spool.ReplayResult(stored=1)
+        assert not place.exists() and sids_in_order() == ["SMr3"]
+
+    def test_spooled_texts_keep_the_per_sender_limit_on_replies(
+        self, client: Client, settings: Any
+    ) -> None:
+        settings.RR_SMS_REPORTS_PER_SENDER = 5
+        with Backlog(100):
+            replies = [
+                reply_of(post_twilio(client, PATH, sms_params(f"SMt{i}", f"agents {i} here")))
+                for i in range(8)
+            ]
+        assert sum("received your report" in r for r in replies) == 5
+        assert sum("we have your reports" in r for r in replies) == 1
+        assert replies[-1] == ""
+        assert spool.replay() == spool.ReplayResult(stored=8)
+        # Counted once each, when spooled: the replay did not count them again.
+        from django.core.cache import cache
+
+        from intake import throttle
+
+        key = throttle._counter_key(phones.phone_hash(SENDER), "reports")
+        assert cache.get(f"ratelimit:{key}") == 8
 
 
 def test_the_spool_limit_holds_between_counts(settings: Any) -> None:

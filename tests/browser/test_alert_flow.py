@@ -95,20 +95,21 @@ def test_subscribe_compose_approve_and_watch_it_sent(
         LoginPage(page, live_asgi.url).log_in("dani", "a-long-test-password")
         page.goto(f"{live_asgi.url}/console/incidents/{incident.uuid}/")
         page.get_by_role("link", name="Write an alert").click()
+        # The page's scripts (HTMX, the segment counter) listen from DOMContentLoaded.
+        page.wait_for_load_state("load")
         page.get_by_label("Send to subscribers within").select_option("3000")
         page.get_by_text("30 subscribers will get it.").wait_for()
         english = page.get_by_label("Message in English")
         english.fill(english.input_value() + " Más información: 510-555-0000")
         segments = page.locator("[data-segments-for='id_body_en']")
-        assert (
-            "UCS-2" in segments.inner_text()
-            and "Longer than one text message" in segments.inner_text()
-        )
+        page.locator("[data-segments-for='id_body_en']", has_text="UCS-2").wait_for()
+        assert "Longer than one text message" in segments.inner_text()
         english.fill(
             "VERIFIED: immigration agents at International & 35th now. Stay inside. "
             "Reply STOP to end."
         )
-        assert "GSM-7" in segments.inner_text() and "1 segment" in segments.inner_text()
+        page.locator("[data-segments-for='id_body_en']", has_text="GSM-7").wait_for()
+        assert "1 segment" in segments.inner_text()
         page.screenshot(path=str(screenshot_dir / "alert-compose.png"), full_page=True)
         page.get_by_role("button", name="Save for approval").click()
         page.get_by_text("Waiting for a second dispatcher to approve it.").wait_for()
@@ -193,6 +194,7 @@ def test_the_composer_sees_when_the_sender_is_too_slow_for_the_area(
         page = desk.new_page()
         LoginPage(page, live_asgi.url).log_in("dani", "a-long-test-password")
         page.goto(f"{live_asgi.url}/alerts/incidents/{incident.uuid}/new/")
+        page.wait_for_load_state("load")
         radius = page.get_by_label("Send to subscribers within")
         radius.select_option("10000")
         page.get_by_text("5 subscribers will get it.").wait_for()
