@@ -82,11 +82,11 @@ def _ring_sql(*, cell_column: str, cells: int, with_language: bool, excluded: in
         clauses.append(f"r.id NOT IN ({', '.join(['%s'] * excluded)})")
     shifts, opt_outs = quote(Shift._meta.db_table), quote(OptOut._meta.db_table)
     clauses.append(
-        "(r.available = %s OR (EXISTS (SELECT 1 FROM " + shifts + " s"  # noqa: S608
+        "(r.available = %s OR (EXISTS (SELECT 1 FROM " + shifts + " s"  # noqa: S608  # nosec B608
         " WHERE s.responder_id = r.id AND s.starts_at <= %s AND s.ends_at > %s)"
         " AND (r.off_until IS NULL OR r.off_until <= %s)))"
     )
-    opted_out = "NOT EXISTS (SELECT 1 FROM " + opt_outs  # noqa: S608
+    opted_out = "NOT EXISTS (SELECT 1 FROM " + opt_outs  # noqa: S608  # nosec B608
     clauses.append(opted_out + " o WHERE o.phone_hash = r.phone_hash)")
     table = quote(Responder._meta.db_table)
     return f"SELECT r.* FROM {table} r WHERE " + " AND ".join(clauses)  # noqa: S608  # nosec B608
