@@ -113,8 +113,8 @@ class InFlight:
 
         async def answering(message: Message) -> None:
             nonlocal counted
-            # Answered once the response starts: Django closes the response afterwards
-            # on the same thread, behind other views, which is not the provider's wait.
+            # Answered once the response starts: what Django does after it (closing the
+            # response, request_finished) is not the provider's wait.
             if counted and message["type"] == "http.response.start":
                 _in_flight[path] -= 1
                 counted = False

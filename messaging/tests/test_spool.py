@@ -491,6 +491,25 @@ class TestSurgeBacklog:
         }
         assert OptOut.objects.count() == 1
 
+    def test_a_sender_past_the_limit_is_still_spooled_when_the_database_is_down(
+        self, client: Client, settings: Any
+    ) -> None:
+        """Past the count, the trusted-phone check needs the database; during an outage
+        the text is still kept and answered, never refused."""
+        settings.RR_SMS_REPORTS_PER_SENDER = 2
+        with (
+            Outage(),
+            mock.patch(
+                "intake.throttle.is_trusted", side_effect=OperationalError("connection refused")
+            ),
+        ):
+            statuses = [
+                post_twilio(client, PATH, sms_params(f"SMo{i}", "agents at the corner"))
+                for i in range(4)
+            ]
+        assert [r.status_code for r in statuses] == [200] * 4
+        assert len(files()) == 4
+
     def test_zero_turns_it_off(self, client: Client, settings: Any) -> None:
         settings.RR_SMS_WEBHOOK_BACKLOG = 0
         with Backlog(1000):

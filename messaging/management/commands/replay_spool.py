@@ -33,5 +33,7 @@ class Command(BaseCommand):
             f"{result.corrupt} set aside in {spool.directory() / spool.CORRUPT_DIR}, "
             f"{result.remaining} waiting."
         )
+        if result.reserved:
+            raise CommandError("A web process is still writing a spooled text; run it again.")
         if result.remaining:
             raise CommandError("The database is unreachable; messages still wait.")
