@@ -84,6 +84,9 @@ def test_the_drain_estimate_counts_segments_against_the_validity_period(settings
     fast = actions.drain_estimate(100_000)
     assert (fast.minutes, fast.too_slow, fast.too_late) == (17, False, 0)
     assert actions.drain_estimate(0).too_slow is False
+    settings.RR_SMS_RATE_PER_SECOND = 0.29  # 6000 * 0.29 is 1739.999... in floating point
+    settings.RR_ALERT_VALIDITY_MINUTES = 100
+    assert actions.drain_estimate(5000).in_time == 1740
 
 
 @pytest.mark.django_db
