@@ -55,6 +55,17 @@ def record_access(
     return event
 
 
+def record_list_access(*, actor: Any, cases: list[Case]) -> None:
+    """A page of the case list was shown to ``actor``: one "viewed" event per case whose
+    person it named (purged cases show only their reference), in one insert."""
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    AccessEvent.objects.bulk_create(
+        AccessEvent(case=case, actor=user, action=AccessAction.VIEWED, what="list")
+        for case in cases
+        if not case.shredded
+    )
+
+
 def was_verified(incident: Incident) -> bool:
     """Verified now, or verified before it closed."""
     if incident.status == IncidentStatus.VERIFIED:

@@ -16,7 +16,8 @@ logger = logging.getLogger("rapidresponse.access")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 WEBHOOK_PREFIX = "/hooks/"
-PUBLIC_PREFIXES = ("/report", "/static/", "/healthz", "/hooks/")
+# Whole path segments (a trailing slash), so a later "/reports…" page is not public.
+PUBLIC_PREFIXES = ("/report/", "/static/", "/healthz", "/hooks/")
 
 
 # Paths that may carry more than RR_MAX_BODY_BYTES say so here (dispatch: a responder's

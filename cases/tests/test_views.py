@@ -591,3 +591,19 @@ def test_the_nav_shows_cases_only_to_those_who_work_them(verified: Incident) -> 
     ):
         page = _login(make_user(role, f"nav-{role.value}")).get("/test-phone/").content.decode()
         assert (f'href="{reverse("cases:list")}"' in page) is shown, role
+
+
+@pytest.mark.django_db
+def test_each_case_the_list_names_is_an_audited_read(verified: Incident, coordinator: User) -> None:
+    from cases.models import AccessAction, AccessEvent
+
+    client = _login(coordinator)
+    shown = [
+        open_case(actor=coordinator, incident=verified, person_name=f"Person {n}") for n in range(3)
+    ]
+    before = AccessEvent.objects.count()
+    assert client.get(reverse("cases:list")).status_code == 200
+    events = AccessEvent.objects.filter(what="list")
+    assert AccessEvent.objects.count() == before + 3
+    assert {e.case_id for e in events} == {c.pk for c in shown}
+    assert all(e.actor == coordinator and e.action == AccessAction.VIEWED for e in events)
