@@ -301,6 +301,23 @@ def _refused_or_back(
     return _to_case(case, anchor)
 
 
+def _form_then_back(
+    request: HttpRequest,
+    case: Case,
+    anchor: str,
+    form: Any,
+    *,
+    act: Callable[[dict[str, Any]], object],
+    done: str,
+) -> HttpResponse:
+    """The small forms on the case page: errors shown as messages, or ``act`` with the
+    cleaned data; either way back to the case at ``anchor``."""
+    if not form.is_valid():
+        _errors(request, form)
+        return _to_case(case, anchor)
+    return _refused_or_back(request, case, anchor, lambda: act(form.cleaned_data), done)
+
+
 def _errors(request: HttpRequest, form: Any) -> None:
     for field, errors in form.errors.items():
         label = form.fields[field].label if field in form.fields else ""
@@ -312,21 +329,18 @@ def _errors(request: HttpRequest, form: Any) -> None:
 @require_POST
 def add_transfer(request: HttpRequest, case_uuid: uuid.UUID) -> HttpResponse:
     case = _editable(request, case_uuid)
-    form = TransferForm(request.POST)
-    if not form.is_valid():
-        _errors(request, form)
-        return _to_case(case, "location")
-    return _refused_or_back(
+    return _form_then_back(
         request,
         case,
         "location",
-        lambda: actions.record_transfer(
+        TransferForm(request.POST),
+        act=lambda data: actions.record_transfer(
             actor=request.user,  # type: ignore[arg-type]
             case=case,
-            facility=form.cleaned_data["facility"],
-            moved_at=form.cleaned_data["moved_at"],
+            facility=data["facility"],
+            moved_at=data["moved_at"],
         ),
-        _("Transfer recorded."),
+        done=_("Transfer recorded."),
     )
 
 
@@ -398,21 +412,18 @@ def remove_contact(
 @require_POST
 def add_referral(request: HttpRequest, case_uuid: uuid.UUID) -> HttpResponse:
     case = _editable(request, case_uuid)
-    form = ReferralForm(request.POST)
-    if not form.is_valid():
-        _errors(request, form)
-        return _to_case(case, "referrals")
-    return _refused_or_back(
+    return _form_then_back(
         request,
         case,
         "referrals",
-        lambda: actions.refer(
+        ReferralForm(request.POST),
+        act=lambda data: actions.refer(
             actor=request.user,  # type: ignore[arg-type]
             case=case,
-            organisation=form.cleaned_data["organisation"],
-            notes=form.cleaned_data["notes"],
+            organisation=data["organisation"],
+            notes=data["notes"],
         ),
-        _("Referral recorded."),
+        done=_("Referral recorded."),
     )
 
 
@@ -423,21 +434,18 @@ def referral_status(
 ) -> HttpResponse:
     case = _editable(request, case_uuid)
     referral = _child(Referral, case, str(referral_uuid))
-    form = ReferralStatusForm(request.POST)
-    if not form.is_valid():
-        _errors(request, form)
-        return _to_case(case, "referrals")
-    return _refused_or_back(
+    return _form_then_back(
         request,
         case,
         "referrals",
-        lambda: actions.update_referral(
+        ReferralStatusForm(request.POST),
+        act=lambda data: actions.update_referral(
             actor=request.user,  # type: ignore[arg-type]
             case=case,
             referral=referral,
-            status=ReferralStatus(form.cleaned_data["status"]),
+            status=ReferralStatus(data["status"]),
         ),
-        _("Referral updated."),
+        done=_("Referral updated."),
     )
 
 
@@ -487,16 +495,13 @@ def fund_form(
 @require_POST
 def add_note(request: HttpRequest, case_uuid: uuid.UUID) -> HttpResponse:
     case = _editable(request, case_uuid)
-    form = NoteForm(request.POST)
-    if not form.is_valid():
-        _errors(request, form)
-        return _to_case(case, "notes")
-    return _refused_or_back(
+    return _form_then_back(
         request,
         case,
         "notes",
-        lambda: actions.add_note(actor=request.user, case=case, body=form.cleaned_data["body"]),  # type: ignore[arg-type]
-        _("Note added."),
+        NoteForm(request.POST),
+        act=lambda data: actions.add_note(actor=request.user, case=case, body=data["body"]),  # type: ignore[arg-type]
+        done=_("Note added."),
     )
 
 
@@ -504,22 +509,19 @@ def add_note(request: HttpRequest, case_uuid: uuid.UUID) -> HttpResponse:
 @require_POST
 def add_task(request: HttpRequest, case_uuid: uuid.UUID) -> HttpResponse:
     case = _editable(request, case_uuid)
-    form = TaskForm(request.POST)
-    if not form.is_valid():
-        _errors(request, form)
-        return _to_case(case, "tasks")
-    return _refused_or_back(
+    return _form_then_back(
         request,
         case,
         "tasks",
-        lambda: actions.add_task(
+        TaskForm(request.POST),
+        act=lambda data: actions.add_task(
             actor=request.user,  # type: ignore[arg-type]
             case=case,
-            title=form.cleaned_data["title"],
-            assignee=form.cleaned_data["assignee"],
-            due_on=form.cleaned_data["due_on"],
+            title=data["title"],
+            assignee=data["assignee"],
+            due_on=data["due_on"],
         ),
-        _("Task added."),
+        done=_("Task added."),
     )
 
 
