@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 
@@ -76,6 +77,17 @@ class ConsolePage:
         return self.page.locator("[data-incident-rows] tr", has_text=text)
 
 
+def wait_until_true(page: Any, expression: str, timeout: int = 30_000) -> None:
+    """Poll ``expression`` from here until it is true. Playwright's wait_for_function
+    polls with eval inside the page, which the site's CSP (no 'unsafe-eval') refuses
+    whenever the first check is false; page.evaluate is not subject to it."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{expression!r} was still false after {timeout} ms")
+        page.wait_for_timeout(50)
+
+
 class ReportFormPage:
     def __init__(self, page: Any, base_url: str) -> None:
         self.page = page
@@ -83,7 +95,7 @@ class ReportFormPage:
 
     def open(self, language: str = "en") -> None:
         self.page.goto(f"{self.base_url}/report/?lang={language}")
-        self.page.wait_for_function("window.RRMaps && window.RRMaps.length > 0")
+        wait_until_true(self.page, "window.RRMaps && window.RRMaps.length > 0")
 
     def describe(self, what: str, where: str) -> None:
         self.page.get_by_label("What is happening?").fill(what)
@@ -91,7 +103,7 @@ class ReportFormPage:
 
     def pin_on_map(self, lat: float, lng: float) -> None:
         """Click the map where (lat, lng) is drawn, as a person would tap it."""
-        self.page.wait_for_function("window.RRMaps[0].areaBounds !== undefined", timeout=10_000)
+        wait_until_true(self.page, "window.RRMaps[0].areaBounds !== undefined", timeout=10_000)
         point = self.page.evaluate(
             "([lat, lng]) => { const m = window.RRMaps[0].map;"
             " m.setView([lat, lng], 15, {animate: false});"
