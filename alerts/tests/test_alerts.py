@@ -218,6 +218,27 @@ def test_fanning_out_again_writes_nothing_twice(
     assert f"{alert.batch}:{late.pk:010d}" in second
 
 
+@pytest.mark.django_db
+def test_a_concurrent_first_fan_out_fails_instead_of_writing_twice(
+    verified: Incident, dispatcher: User, second_dispatcher: User, monkeypatch: Any
+) -> None:
+    """PostgreSQL copies a batch's first rows straight into the outbox; if another
+    writer's rows appear after the emptiness check, the unique dedupe key refuses the
+    copy (the fan-out task fails and is run again) and nothing is there twice."""
+    from django.db import IntegrityError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the straight COPY is PostgreSQL's path")
+    for metres in (100, 300, 500):
+        subscriber(at=north_of(FRUITVALE, metres))
+    alert = approve(compose(verified, dispatcher), second_dispatcher)
+    assert actions.fan_out(alert.pk) == 3
+    monkeypatch.setattr(outbox, "_batch_is_empty", lambda batch: True)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        actions.fan_out(alert.pk)
+    assert OutboxMessage.objects.filter(batch=alert.batch).count() == 3
+
+
 # Sending, pausing, cancelling
 
 
