@@ -89,7 +89,7 @@ def _ring_sql(*, cell_column: str, cells: int, with_language: bool, excluded: in
     opted_out = "NOT EXISTS (SELECT 1 FROM " + opt_outs  # noqa: S608  # nosec B608
     clauses.append(opted_out + " o WHERE o.phone_hash = r.phone_hash)")
     table = quote(Responder._meta.db_table)
-    return f"SELECT r.* FROM {table} r WHERE " + " AND ".join(clauses)  # noqa: S608  # nosec B608
+    return f"SELECT r.id, r.lat, r.lng FROM {table} r WHERE " + " AND ".join(clauses)  # noqa: S608  # nosec B608
 
 
 def _in_ring(
@@ -100,7 +100,9 @@ def _in_ring(
     language_bits: int | None,
     excluded: list[int],
     moment: datetime,
-) -> list[Responder]:
+) -> list[tuple[int, float | None, float | None]]:
+    """The id and place of every qualified, available responder indexed in the ring:
+    whole rows are read only for the few nearest (most candidates are not chosen)."""
     if radius_m <= FINE_LIMIT_M:
         column, cells = "h3_cell", cells_within(point, radius_m, FINE_RESOLUTION)
     else:
@@ -116,7 +118,9 @@ def _in_ring(
     if language_bits is not None:
         params.append(language_bits)
     params += [*excluded, True, at, at, at]
-    return list(Responder.objects.raw(sql, params))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)  # type: ignore[arg-type]  # values of the types above
+        return [(pk, lat, lng) for pk, lat, lng in cursor.fetchall()]
 
 
 def nearest_responders(
@@ -133,7 +137,7 @@ def nearest_responders(
     # An unknown language matches no one, as in ``qualified``.
     language_bits = LANGUAGE_BITS.get(language, 0) if language else None
     excluded = sorted(set(exclude))  # once: ``exclude`` may be a one-pass iterator
-    nearest: list[tuple[float, int, Responder]] = []
+    nearest: list[tuple[float, int]] = []
     for radius in RINGS_M:
         found = _in_ring(
             point,
@@ -144,12 +148,15 @@ def nearest_responders(
             moment=moment,
         )
         nearest = sorted(
-            (distance, responder.pk, responder)
-            for responder in found
-            if responder.lat is not None
-            and responder.lng is not None
-            and (distance := distance_meters(point, Point(responder.lat, responder.lng))) <= radius
+            (distance, pk)
+            for pk, lat, lng in found
+            if lat is not None
+            and lng is not None
+            and (distance := distance_meters(point, Point(lat, lng))) <= radius
         )
         if len(nearest) >= limit:
             break
-    return [Candidate(responder, distance) for distance, _pk, responder in nearest[:limit]]
+    chosen = nearest[:limit]
+    people = Responder.objects.in_bulk([pk for _distance, pk in chosen]) if chosen else {}
+    # A responder deleted between the two reads is left out, not an error.
+    return [Candidate(people[pk], distance) for distance, pk in chosen if pk in people]

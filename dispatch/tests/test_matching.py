@@ -223,5 +223,8 @@ def test_matching_reads_cells_not_every_responder(django_assert_max_num_queries:
     with CaptureQueriesContext(connection) as ctx:
         found = nearest_responders(BASE, role="verifier", language="en", limit=1)
     assert len(found) == 1
-    assert len(ctx) == 1  # the first ring was enough, and it reads whole rows
-    assert "h3_cell" in ctx.captured_queries[0]["sql"]
+    # The first ring was enough: its ids and places, then the chosen one's whole row.
+    assert len(ctx) == 2
+    ring, chosen = (query["sql"] for query in ctx.captured_queries)
+    assert "h3_cell" in ring and "h3_coarse" not in ring
+    assert "notes" not in ring and "notes" in chosen
