@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from core import audit, crypto, phones
 from core.areas import OutsideServiceArea, locate
+from core.enqueue import enqueue_with_transaction
 from core.geo import Point, find_coordinates
 from core.locks import one_local_writer, serialize
 from core.models import AuditAction
@@ -76,8 +77,10 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
             return empty_message_reply()
         message.kind = InboundKind.REPORT
         message.retry_at = timezone.now() + RETRY_AFTER
-        # The message is inserted after this handler returns; its id exists at commit.
-        transaction.on_commit(lambda: process_inbound_message.enqueue(message_id=message.pk))
+        # The message is inserted after this handler returns: queued once it has its id.
+        message.when_inserted(
+            lambda: enqueue_with_transaction(process_inbound_message, message_id=message.pk)
+        )
         # A spooled text was counted when it was spooled (offline_reply).
         counted = message.answered_offline or _is_redelivery(message)
         if not counted and throttle.over_limit_now(message.sender_hash):
@@ -92,6 +95,8 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
 def _is_redelivery(message: InboundMessage) -> bool:
     """A provider's retry of a stored text: its insert will fail and the first reply is
     repeated, so it must not count against the sender's limit a second time."""
+    if message.stored_before is not None:
+        return message.stored_before  # the webhook asked already (sender_facts)
     return InboundMessage.objects.filter(
         provider=message.provider, provider_sid=message.provider_sid
     ).exists()

@@ -19,7 +19,7 @@ from core.models import AuditAction
 from messaging import router
 from messaging.models import InboundKind, InboundMessage, OutboxKind, OutboxMessage, OutboxStatus
 from messaging.outbox import contact_for, queue_sms
-from messaging.selectors import is_opted_out, last_language_of
+from messaging.selectors import sender_facts
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ def _store_and_route(
     sender_e164 = phones.normalize_sender(sender)
     hash_rotation.bring_forward(sender_e164)  # a no-op unless RR_HASH_KEY is rotating
     sender_hash = phones.phone_hash(sender_e164)
-    known_language = last_language_of(sender_hash)
+    facts = sender_facts(sender_hash, provider=provider, provider_sid=provider_sid)
+    known_language = facts.last_language
     message = InboundMessage(
         provider=provider,
         provider_sid=provider_sid,
@@ -117,17 +118,19 @@ def _store_and_route(
         received_at=received_at or timezone.now(),
     )
     message.answered_offline = answered is not None
+    message.stored_before = facts.stored_before
     # The handler decides kind, language and reply before the single INSERT; if the
     # unique (provider, provider_sid) then refuses it, the transaction takes the
     # handler's writes back with it.
     reply_text = router.route(message, known_language=known_language)
-    if message.kind != InboundKind.KEYWORD and is_opted_out(sender_hash):
+    if message.kind != InboundKind.KEYWORD and facts.opted_out:
         # A number that texted STOP still reaches the hotline, but gets no reply until it
         # texts START: carriers allow only the opt-out confirmation.
         reply_text = ""
     if message.kind != InboundKind.REPORT:
         message.processed_at = timezone.now()
     message.save(force_insert=True)
+    message.inserted()
     in_answer = reply_text
     if answered is not None:
         # What went out is what the webhook answered during the outage. A keyword got

@@ -4,6 +4,7 @@ outbound message is an outbox row before anything is sent."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.db import models
 from django.utils import timezone
@@ -25,6 +26,12 @@ class InboundMessage(models.Model):
     # Not stored: set while a spooled message is replayed, whose answer was given (and
     # its sender counted against the per-sender limit) when it was spooled.
     answered_offline = False
+    # Not stored: whether a message with this provider id was already stored when this
+    # delivery arrived (a provider's retry), when the webhook has looked (None: not yet).
+    stored_before: bool | None = None
+    # Not stored: work a handler asked to run once the message is inserted and has its
+    # id, inside the same transaction (``when_inserted``).
+    _when_inserted: list[Callable[[], object]] | None = None
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     provider = models.CharField(max_length=16)
@@ -74,6 +81,19 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} message {self.provider_sid}"
+
+    def when_inserted(self, work: Callable[[], object]) -> None:
+        """Run ``work`` once this message is inserted, in the inserting transaction (a
+        handler decides before the INSERT; what it queues needs the message's id)."""
+        if self._when_inserted is None:
+            self._when_inserted = []
+        self._when_inserted.append(work)
+
+    def inserted(self) -> None:
+        """Called by the code that inserted the message: runs what handlers asked for."""
+        work, self._when_inserted = self._when_inserted or [], None
+        for step in work:
+            step()
 
 
 class Contact(models.Model):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -19,6 +20,33 @@ def last_language_of(sender_hash: str) -> str | None:
         .first()
     )
     return language or None
+
+
+@dataclass(frozen=True)
+class SenderFacts:
+    last_language: str | None
+    opted_out: bool
+    stored_before: bool
+
+
+def sender_facts(sender_hash: str, *, provider: str, provider_sid: str) -> SenderFacts:
+    """What the SMS webhook asks about every text, in one statement instead of three
+    (on PostgreSQL each is a round trip): the language of the sender's latest message,
+    whether the number opted out, and whether this provider id is already stored."""
+    quote = connection.ops.quote_name
+    inbound = quote(InboundMessage._meta.db_table)
+    opt_outs = quote(OptOut._meta.db_table)
+    # Table names from the models' metadata; every value is a parameter.
+    sql = (
+        f"SELECT (SELECT language FROM {inbound} WHERE sender_hash = %s AND language <> ''"  # noqa: S608  # nosec B608
+        " ORDER BY received_at DESC LIMIT 1),"
+        f" EXISTS (SELECT 1 FROM {opt_outs} WHERE phone_hash = %s),"  # nosec B608
+        f" EXISTS (SELECT 1 FROM {inbound} WHERE provider = %s AND provider_sid = %s)"  # nosec B608
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [sender_hash, sender_hash, provider, provider_sid])
+        language, opted_out, stored_before = cursor.fetchone()
+    return SenderFacts(language or None, bool(opted_out), bool(stored_before))
 
 
 def is_opted_out(phone_hash: str) -> bool:

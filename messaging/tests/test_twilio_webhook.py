@@ -270,3 +270,71 @@ def test_the_same_message_from_parallel_threads_is_stored_once() -> None:
     assert InboundMessage.objects.count() == 1
     assert Report.objects.count() == 1
     assert OutboxMessage.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_sender_facts_answers_three_questions_in_one_statement() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.selectors import sender_facts
+
+    sender = phones.phone_hash("+15105550123")
+    with CaptureQueriesContext(connection) as ctx:
+        facts = sender_facts(sender, provider="twilio", provider_sid="SM1")
+    assert len(ctx) == 1
+    assert (facts.last_language, facts.opted_out, facts.stored_before) == (None, False, False)
+    post_twilio(Client(), PATH, sms_params("SM1", "Hay agentes de inmigración en la esquina"))
+    post_twilio(Client(), PATH, sms_params("SM2", ""))  # no text: no language of its own
+    OptOut.objects.create(phone_hash=sender)
+    facts = sender_facts(sender, provider="twilio", provider_sid="SM1")
+    assert (facts.last_language, facts.opted_out, facts.stored_before) == ("es", True, True)
+    other = sender_facts(phones.phone_hash("+15105550999"), provider="twilio", provider_sid="SM9")
+    assert (other.last_language, other.opted_out, other.stored_before) == (None, False, False)
+
+
+def database_tasks() -> Any:
+    from django.test import override_settings
+
+    return override_settings(
+        TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_text_and_its_task_are_one_commit() -> None:
+    """With tasks stored in the database, the report's task row is written inside the
+    webhook's transaction: both are there, or (the transaction failing) neither."""
+    from django.test.utils import CaptureQueriesContext
+    from django_tasks_db.models import DBTaskResult
+
+    with database_tasks():
+        with CaptureQueriesContext(connection) as ctx:
+            response = post_twilio(Client(), PATH, sms_params("SM1", "ICE at the bus stop"))
+        assert response.status_code == 200
+        message = InboundMessage.objects.get()
+        [task] = DBTaskResult.objects.all()
+        assert task.args_kwargs["kwargs"] == {"message_id": message.pk}
+        statements = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+        # One transaction: nothing is written after its COMMIT.
+        assert statements.count("COMMIT") <= 1
+        tail = statements[statements.index("COMMIT") + 1 :] if "COMMIT" in statements else []
+        assert "INSERT" not in tail
+        with mock.patch("core.audit.record", side_effect=DatabaseError("audit insert failed")):
+            failed = post_twilio(Client(), PATH, sms_params("SM2", "ICE at the bus stop"))
+        assert failed.status_code == 503  # the provider delivers it again
+        assert InboundMessage.objects.count() == 1 and DBTaskResult.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_report_text_costs_a_known_number_of_statements() -> None:
+    """The webhook is the hot path of a surge, and on PostgreSQL each statement is a
+    round trip: one lookup (sender_facts), the message, its task, the contact (looked
+    up, then created for a new number), the reply row and the audit event."""
+    from django.test.utils import CaptureQueriesContext
+
+    with database_tasks(), CaptureQueriesContext(connection) as ctx:
+        post_twilio(Client(), PATH, sms_params("SM1", "ICE at the bus stop"))
+    writes = [
+        q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert len(writes) == 7, "\n".join(s[:100] for s in writes)
