@@ -9,4 +9,6 @@ urlpatterns = [
     path("login/mfa/", views.mfa_step, name="mfa"),
     path("reauthenticate/", views.reauthenticate, name="reauth"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("staff/", views.staff_list, name="staff"),
+    path("staff/<uuid:user_uuid>/reset-two-step/", views.reset_factors, name="reset-factors"),
 ]

@@ -60,6 +60,7 @@ class AuditAction(models.TextChoices):
     REAUTHENTICATED = "account.reauthenticated", _("confirmed password and MFA again")
     MFA_ENROLLED = "mfa.enrolled", _("MFA authenticator added")
     MFA_REMOVED = "mfa.removed", _("MFA authenticator removed")
+    MFA_RESET = "mfa.reset", _("two-step login reset by a coordinator")
     MFA_FAILED = "mfa.failed", _("wrong MFA code or passkey")
     RECOVERY_CODES_GENERATED = "mfa.codes_generated", _("recovery codes generated")
     RECOVERY_CODE_USED = "mfa.code_used", _("recovery code used")

@@ -64,8 +64,8 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
     """The router's handler for every inbound SMS that is not a keyword.
 
     Runs inside the webhook's transaction: it decides the language and the reply, and
-    queues the report's creation for after the commit, so the webhook answers at once
-    and a failure later leaves the stored message to be retried.
+    queues the report's creation as a task committed with the message, so the webhook
+    answers at once and a failure later leaves the stored message to be retried.
     """
     from intake.tasks import process_inbound_message
 

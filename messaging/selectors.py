@@ -10,18 +10,6 @@ from django.utils import timezone
 from messaging.models import InboundKind, InboundMessage, OptOut, OutboxMessage
 
 
-def last_language_of(sender_hash: str) -> str | None:
-    """The language of this sender's latest message, if any."""
-    language = (
-        InboundMessage.objects.filter(sender_hash=sender_hash)
-        .exclude(language="")
-        .order_by("-received_at")
-        .values_list("language", flat=True)
-        .first()
-    )
-    return language or None
-
-
 @dataclass(frozen=True)
 class SenderFacts:
     last_language: str | None

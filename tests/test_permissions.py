@@ -83,6 +83,9 @@ EXPECTED: dict[str, Expected] = {
     # MFA (accounts/mfa.py): these sessions completed MFA (force_login, see conftest)
     "accounts:mfa": staff("redirect:/"),
     "accounts:reauth": staff(200),
+    # Coordinators' staff page; a reset asks the coordinator for password and MFA first.
+    "accounts:staff": coordinators(200),
+    "accounts:reset-factors": coordinators(REAUTH),
     "mfa_index": staff(200),
     # Adding or changing a factor asks for password and MFA again; these people have
     # no factor yet (404) and no recovery codes (404). Every page acts on request.user.
