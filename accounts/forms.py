@@ -81,3 +81,13 @@ class PasswordForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class ResetFactorsForm(forms.Form):
+    """The coordinator's confirmation before removing someone's second factors."""
+
+    confirmed = forms.BooleanField(
+        required=True,
+        label=_("I have confirmed, by voice or in person, that I am talking to this person."),
+        error_messages={"required": _("Confirm who you are talking to first.")},
+    )

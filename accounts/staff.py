@@ -1,12 +1,12 @@
 """Coordinators' view of staff accounts, and resetting a lost second factor.
 
 Someone who lost both their authenticator and their recovery codes cannot sign in. A
-coordinator (who has just confirmed their own password and factor) removes every factor
-of that account and gives it a new password at once: whoever held the old password
-could otherwise enrol a factor of their own at the next sign-in, which needs only the
-password. The coordinator gives the new password to the person directly; their next
-sign-in goes to enrolment. Every session of the account ends, and the audit log records
-who reset whom (no password, no secret)."""
+coordinator (who has just confirmed their own password and factor, and has confirmed by
+voice or in person who they are talking to) removes every factor of that account; all
+its sessions end, and the audit log records who reset whom. The password is left alone:
+the person signs in with it and sets up a new factor at once, while still on the call.
+The coordinator never learns a password, so a reset cannot be used to sign in as
+someone else (and, say, give an alert its second approval)."""
 
 from __future__ import annotations
 
@@ -41,17 +41,23 @@ class StaffRow:
     user: User
     factors: tuple[str, ...]  # the kinds of factor, in allauth's names
     last_login: datetime | None
-
-    @property
-    def has_login_factor(self) -> bool:
-        return any(kind != Authenticator.Type.RECOVERY_CODES for kind in self.factors)
+    can_reset: bool
 
 
-def staff_page(number: str | int | None) -> tuple[Page[User], list[StaffRow]]:
-    """One page of staff accounts, by username, each with the kinds of factor it has:
-    two queries, whatever the page's length."""
+def staff_page(actor: User, number: str | int | None) -> tuple[Page[User], list[StaffRow]]:
+    """One page of staff accounts, by username, each with the kinds of factor it has
+    and whether ``actor`` may reset them: three queries (the count, the page, the
+    factors), whatever the page's length."""
     people = User.objects.order_by("username").only(
-        "pk", "uuid", "username", "first_name", "last_name", "role", "is_active", "last_login"
+        "pk",
+        "uuid",
+        "username",
+        "first_name",
+        "last_name",
+        "role",
+        "is_active",
+        "last_login",
+        "is_superuser",
     )
     page = Paginator(people, PAGE_SIZE).get_page(number)
     kinds: dict[int, set[str]] = {}
@@ -64,29 +70,42 @@ def staff_page(number: str | int | None) -> tuple[Page[User], list[StaffRow]]:
     def in_order(found: set[str]) -> tuple[str, ...]:
         return tuple(sorted(found, key=lambda kind: (order.get(kind, len(order)), kind)))
 
-    rows = [StaffRow(user, in_order(kinds.get(user.pk, set())), user.last_login) for user in page]
+    rows = [
+        StaffRow(
+            user,
+            factors,
+            user.last_login,
+            can_reset=bool(factors) and refusal(actor, user) is None,
+        )
+        for user in page
+        for factors in [in_order(kinds.get(user.pk, set()))]
+    ]
     return page, rows
 
 
-def reset_second_factors(*, actor: User, user: User, new_password: str) -> int:
-    """Remove every factor of ``user`` (authenticator apps, passkeys, recovery codes),
-    set ``new_password`` (already validated) and end all of their sessions. Returns how
-    many factors were removed."""
+def refusal(actor: User, user: User) -> str | None:
+    """Why ``actor`` may not reset ``user``'s factors, or None."""
     if actor.pk == user.pk:
-        raise ResetRefused(
-            _(
-                "You cannot reset your own two-step login here: use your own Two-step "
-                "login page, or ask another coordinator."
-            )
+        return _(
+            "You cannot reset your own two-step login here: use your own Two-step login "
+            "page, or ask another coordinator."
         )
     if user.is_superuser and not actor.is_superuser:
-        raise ResetRefused(_("Only a superuser can reset a superuser's two-step login."))
+        return _("Only a superuser can reset a superuser's two-step login.")
+    return None
+
+
+def reset_second_factors(*, actor: User, user: User) -> int:
+    """Remove every factor of ``user`` (authenticator apps, passkeys, recovery codes) and
+    end all of their sessions. Returns how many factors were removed."""
     with transaction.atomic():
+        # Checked on the locked row: what the page showed may have changed since.
         locked = User.objects.select_for_update().get(pk=user.pk)
+        refused = refusal(actor, locked)
+        if refused:
+            raise ResetRefused(refused)
         removed, _by_model = Authenticator.objects.filter(user_id=locked.pk).delete()
         TOTPStep.objects.filter(user_id=locked.pk).delete()
-        locked.set_password(new_password)
-        locked.save(update_fields=["password"])
         account_event(actor=actor, action=AuditAction.MFA_RESET, user=locked, removed=removed)
     end_sessions(locked)
     return int(removed)

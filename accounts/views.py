@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, authenticate
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
-from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import audit, mfa, reauth, staff, throttle
-from accounts.forms import CodeForm, PasswordForm
+from accounts.forms import CodeForm, PasswordForm, ResetFactorsForm
 from accounts.models import User
 from core.models import AuditAction
 
@@ -218,29 +218,25 @@ def staff_home(request: HttpRequest) -> HttpResponse:
 @cache_control(private=True, no_store=True)
 def staff_list(request: HttpRequest) -> HttpResponse:
     """Coordinators: every staff account, its role and which second factors it has."""
-    page, rows = staff.staff_page(request.GET.get("page"))
+    page, rows = staff.staff_page(cast(User, request.user), request.GET.get("page"))
     return render(request, "accounts/staff.html", {"page": page, "rows": rows})
 
 
-@sensitive_post_parameters("new_password1", "new_password2")
 @login_required
 @permission_required("accounts.manage_staff", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 @cache_control(private=True, no_store=True)
 @reauth.require_recent_reauth(seconds=300)
 def reset_factors(request: HttpRequest, user_uuid: str) -> HttpResponse:
-    """Coordinators: remove a person's second factors and give them a new password, for
-    someone who lost their authenticator and their recovery codes (``accounts.staff``)."""
+    """Coordinators: remove the second factors of someone who lost their authenticator
+    and their recovery codes (``accounts.staff``)."""
+    actor = cast(User, request.user)
     person = get_object_or_404(User, uuid=user_uuid)
-    form = SetPasswordForm(person, request.POST if request.method == "POST" else None)
-    refusal = ""
-    if request.method == "POST" and form.is_valid():
+    form = ResetFactorsForm(request.POST if request.method == "POST" else None)
+    refusal = staff.refusal(actor, person) or ""
+    if request.method == "POST" and not refusal and form.is_valid():
         try:
-            removed = staff.reset_second_factors(
-                actor=cast(User, request.user),
-                user=person,
-                new_password=form.cleaned_data["new_password1"],
-            )
+            removed = staff.reset_second_factors(actor=actor, user=person)
         except staff.ResetRefused as exc:
             refusal = str(exc)
         else:
@@ -248,9 +244,8 @@ def reset_factors(request: HttpRequest, user_uuid: str) -> HttpResponse:
                 request,
                 _(
                     "The two-step login of %(name)s was reset (second factors removed: "
-                    "%(count)d) and they were signed out everywhere. Give them the new "
-                    "password in person or by phone; at their next sign-in they set up a "
-                    "new factor."
+                    "%(count)d) and they were signed out everywhere. Ask them to sign in "
+                    "now, while you are still talking, and set up a new factor."
                 )
                 % {"name": person.display_name, "count": removed},
             )
