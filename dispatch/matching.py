@@ -156,7 +156,13 @@ def nearest_responders(
         )
         if len(nearest) >= limit:
             break
-    chosen = nearest[:limit]
-    people = Responder.objects.in_bulk([pk for _distance, pk in chosen]) if chosen else {}
-    # A responder deleted between the two reads is left out, not an error.
-    return [Candidate(people[pk], distance) for distance, pk in chosen if pk in people]
+    # Whole rows for the nearest only. One deleted between the two reads is skipped and
+    # the next nearest takes its place.
+    chosen: list[Candidate] = []
+    start = 0
+    while len(chosen) < limit and start < len(nearest):
+        batch = nearest[start : start + limit - len(chosen)]
+        start += len(batch)
+        people = Responder.objects.in_bulk([pk for _distance, pk in batch])
+        chosen += [Candidate(people[pk], distance) for distance, pk in batch if pk in people]
+    return chosen

@@ -251,8 +251,10 @@ def _batch_is_empty(batch: str) -> bool:
 
 def _copy_straight_in(table: str, columns: list[str], rows: Iterator[list[Any]]) -> int:
     """PostgreSQL, a batch with no rows yet (the first fan-out): COPY into the outbox
-    itself, each row written once. The unique dedupe key still guards it: a concurrent
-    writer of the same batch makes this COPY fail and roll back, never duplicate."""
+    itself, each row written once. Writers of one batch must take turns (``fan_out``
+    holds the alert's row lock), so the next one sees these rows and goes through
+    ``_copy_then_insert``; if they did not, the unique dedupe key would still refuse a
+    second copy of a row (the COPY fails and rolls back, or deadlocks), never store it."""
     quote = connection.ops.quote_name
     names = ", ".join(quote(c) for c in columns)
     written = 0

@@ -228,3 +228,24 @@ def test_matching_reads_cells_not_every_responder(django_assert_max_num_queries:
     ring, chosen = (query["sql"] for query in ctx.captured_queries)
     assert "h3_cell" in ring and "h3_coarse" not in ring
     assert "notes" not in ring and "notes" in chosen
+
+
+@pytest.mark.django_db
+def test_one_deleted_between_the_two_reads_is_replaced_by_the_next_nearest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dispatch import matching
+
+    gone = responder(at=offset(100, 0))
+    near = responder(at=offset(300, 0))
+    middle = responder(at=offset(1_500, 0))
+    read = matching._in_ring
+
+    def ring_then_delete(*args: object, **kwargs: object) -> object:
+        found = read(*args, **kwargs)  # type: ignore[arg-type]
+        Responder.objects.filter(pk=gone.pk).delete()  # after its id and place were read
+        return found
+
+    monkeypatch.setattr(matching, "_in_ring", ring_then_delete)
+    found = nearest_responders(BASE, role="verifier", language="en", limit=2)
+    assert [c.responder for c in found] == [near, middle]
