@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+# The two screens every staff page is checked on.
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
+
 
 class LoginPage:
     def __init__(self, page: Any, base_url: str) -> None:

@@ -12,14 +12,11 @@ import pytest
 from accounts.models import Role, User
 from accounts.testing import fresh_code
 from conftest import LiveServer, make_user
-from tests.browser.pages import ConsolePage, LoginPage
+from tests.browser.pages import VIEWPORTS, ConsolePage, LoginPage
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "a-long-test-password"
-
-
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 
 
 @pytest.mark.parametrize("device", sorted(VIEWPORTS))

@@ -13,12 +13,11 @@ from allauth.mfa.models import Authenticator
 from accounts.models import Role
 from accounts.testing import enrol_totp
 from conftest import LiveServer, make_user
-from tests.browser.pages import LoginPage
+from tests.browser.pages import VIEWPORTS, LoginPage
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "a-long-test-password"
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 
 
 @pytest.mark.parametrize("device", sorted(VIEWPORTS))
