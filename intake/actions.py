@@ -81,8 +81,10 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
         message.when_inserted(
             lambda: enqueue_with_transaction(process_inbound_message, message_id=message.pk)
         )
-        # A spooled text was counted when it was spooled (offline_reply).
-        counted = message.answered_offline or _is_redelivery(message)
+        # A spooled text was counted when it was spooled (offline_reply); a provider's
+        # retry of a stored text fails its insert and repeats the first reply, so it is
+        # not counted a second time either.
+        counted = message.answered_offline or message.stored_before
         if not counted and throttle.over_limit_now(message.sender_hash):
             # Still stored and processed (it joins the sender's latest report); one
             # reply per window instead of one per text.
@@ -90,16 +92,6 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
                 return throttle.throttled_reply()
             return ""
         return acknowledgement(has_text=bool(message.body))
-
-
-def _is_redelivery(message: InboundMessage) -> bool:
-    """A provider's retry of a stored text: its insert will fail and the first reply is
-    repeated, so it must not count against the sender's limit a second time."""
-    if message.stored_before is not None:
-        return message.stored_before  # the webhook asked already (sender_facts)
-    return InboundMessage.objects.filter(
-        provider=message.provider, provider_sid=message.provider_sid
-    ).exists()
 
 
 def offline_reply(body: str, media_count: int, sender_hash: str = "") -> str:

@@ -26,9 +26,9 @@ class InboundMessage(models.Model):
     # Not stored: set while a spooled message is replayed, whose answer was given (and
     # its sender counted against the per-sender limit) when it was spooled.
     answered_offline = False
-    # Not stored: whether a message with this provider id was already stored when this
-    # delivery arrived (a provider's retry), when the webhook has looked (None: not yet).
-    stored_before: bool | None = None
+    # Not stored: set when a message with this provider id was already stored as this
+    # delivery arrived (a provider's retry; ``messaging.selectors.sender_facts``).
+    stored_before = False
     # Not stored: work a handler asked to run once the message is inserted and has its
     # id, inside the same transaction (``when_inserted``).
     _when_inserted: list[Callable[[], object]] | None = None
