@@ -18,7 +18,7 @@ from core.locks import one_local_writer
 from core.models import AuditAction
 from messaging import router
 from messaging.models import InboundKind, InboundMessage, OutboxKind, OutboxMessage, OutboxStatus
-from messaging.outbox import contact_for, queue_sms
+from messaging.outbox import contact_id_for, queue_sms
 from messaging.selectors import sender_facts
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def _store_and_route(
         OutboxMessage.objects.create(
             provider=provider,
             kind=OutboxKind.REPLY,
-            contact=contact_for(sender_e164),
+            contact_id=facts.contact_id or contact_id_for(sender_e164, sender_hash),
             recipient_hash=sender_hash,
             body=in_answer,
             language=message.language,

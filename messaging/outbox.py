@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -307,11 +307,43 @@ def contact_for(phone: str) -> Contact:
     existing = Contact.objects.filter(phone_hash=phone_hash).first()
     if existing is not None:
         return existing
-    try:
-        with transaction.atomic():
-            return Contact.objects.create(phone=phone, phone_hash=phone_hash)
-    except IntegrityError:
-        return Contact.objects.get(phone_hash=phone_hash)
+    return Contact.objects.get(pk=contact_id_for(phone, phone_hash))
+
+
+def contact_id_for(phone: str, phone_hash: str) -> int:
+    """The id of the contact for an E.164 number whose keyed hash is ``phone_hash``,
+    created if there is none. The caller has brought the hash forward already.
+
+    One statement when the number is new (the SMS webhook's case in a surge): the
+    INSERT gives way to a concurrent creation of the same number instead of failing, so
+    it needs no savepoint (two more round trips on PostgreSQL), and only then is the
+    existing row read."""
+    created = _insert_contact_unless_known(Contact(phone=phone, phone_hash=phone_hash))
+    if created is not None:
+        return created
+    return int(Contact.objects.values_list("pk", flat=True).get(phone_hash=phone_hash))
+
+
+def _insert_contact_unless_known(contact: Contact) -> int | None:
+    """INSERT … ON CONFLICT (phone_hash) DO NOTHING RETURNING id (PostgreSQL, and
+    SQLite since 3.35): the new row's id, or None when the number has a contact."""
+    quote = connection.ops.quote_name
+    fields = [f for f in Contact._meta.concrete_fields if not f.primary_key]
+    # Each field prepares its own value as a save would (the number is encrypted here).
+    values = [f.get_db_prep_save(f.pre_save(contact, add=True), connection) for f in fields]
+    hash_column = quote(Contact._meta.get_field("phone_hash").column)
+    # Names from the model's metadata; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(Contact._meta.db_table)} "  # noqa: S608  # nosec B608
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({hash_column}) DO NOTHING RETURNING {quote(Contact._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        # nosemgrep: django-raw-sql-formatted - names from the model's metadata
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def _claim(now: datetime, limit: int, token: str) -> list[OutboxMessage]:

@@ -350,6 +350,51 @@ def test_contact_numbers_are_encrypted_at_rest() -> None:
 
 
 @pytest.mark.django_db
+def test_a_number_has_one_contact_however_it_is_asked_for() -> None:
+    from messaging.models import Contact
+
+    first = outbox.contact_id_for(TO, phones.phone_hash(TO))
+    assert outbox.contact_id_for(TO, phones.phone_hash(TO)) == first
+    assert outbox.contact_for(TO).pk == first
+    contact = Contact.objects.get()
+    # The raw INSERT prepares each value as a save would.
+    assert (contact.phone, contact.phone_hash) == (TO, phones.phone_hash(TO))
+    assert contact.uuid.version == 4 and timezone.is_aware(contact.created_at)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_creation_of_the_same_contact_is_waited_for_not_an_error() -> None:
+    """The second INSERT gives way to the first (still uncommitted) and reads its row,
+    with no savepoint and no IntegrityError in the caller's transaction."""
+    import threading
+
+    from django.db import connection
+
+    from messaging.models import Contact
+
+    created = threading.Event()
+    ids: dict[str, int] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                ids["first"] = outbox.contact_id_for(TO, phones.phone_hash(TO))
+                created.set()
+                threading.Event().wait(0.3)  # the other INSERT waits meanwhile
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert created.wait(10)
+    with transaction.atomic():
+        ids["second"] = outbox.contact_id_for(TO, phones.phone_hash(TO))
+        Contact.objects.get(pk=ids["second"])  # the transaction is still usable
+    thread.join(10)
+    assert ids["first"] == ids["second"] and Contact.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_a_fault_in_the_client_is_retried_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = queue(to="+15105550181"), queue(to="+15105550182")
 
