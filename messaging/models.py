@@ -183,7 +183,8 @@ class OutboxMessage(models.Model):
     # (the nearest subscribers); dedupe_key makes a repeated fan-out write nothing twice.
     batch = models.CharField(max_length=48, blank=True)
     priority = models.PositiveIntegerField(default=0)
-    dedupe_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
+    # Unique (Meta); NULL, not "", for the many rows without one: NULLs never collide.
+    dedupe_key = models.CharField(max_length=80, null=True, blank=True)  # noqa: DJ001
     language = models.CharField(max_length=8)
     status = models.CharField(
         max_length=12, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
@@ -199,7 +200,7 @@ class OutboxMessage(models.Model):
     # After this moment the message is useless (an offer nobody can still take).
     valid_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    provider_sid = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - as above
     # When the provider's own copy was deleted through its API (core.retention).
     provider_deleted_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=16, blank=True)
@@ -208,6 +209,25 @@ class OutboxMessage(models.Model):
     )
 
     class Meta:
+        # Every index is written for each of an alert's 100,000 rows (bench B5), so each
+        # key has one: ``unique=True`` on a field would add a second, pattern-ops copy on
+        # PostgreSQL. The dedupe key's index uses pattern ops itself, serving both the
+        # equality checks and the prefix searches (cases.hearings) with plain byte
+        # comparisons; the provider's id is unknown while a row is queued, so only rows
+        # that have one are indexed.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                name="outbox_dedupe_key_unique",
+                opclasses=["varchar_pattern_ops"],
+            ),
+            models.UniqueConstraint(
+                fields=["provider_sid"],
+                condition=models.Q(provider_sid__isnull=False),
+                name="outbox_provider_sid_unique",
+                opclasses=["varchar_pattern_ops"],
+            ),
+        ]
         indexes = [
             models.Index(fields=["recipient_hash", "created_at"], name="outbox_recipient_idx"),
             models.Index(fields=["status", "priority", "next_attempt_at"], name="outbox_due_idx"),
