@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from core.geo import Point, cells_within, distance_meters
+from core.db import by_pk, one_of
+from core.geo import Point, cells_within, distances_from
 from dispatch.models import LANGUAGE_BITS, ROLE_BITS, Responder, Shift
 from messaging.models import OptOut
 
@@ -62,24 +64,32 @@ def qualified(
     return responders
 
 
-def _ring_sql(*, cell_column: str, cells: int, with_language: bool, excluded: int) -> str:
-    """The ring search as one statement: the same rule as ``qualified(available_
-    responders())`` restricted to the ring's cells. Written by hand because this runs for
-    every offer and building the ORM's query cost more than the indexed read (bench B4);
-    ``dispatch/tests/test_matching.py`` holds both to the same answers. Only names from
-    the models' metadata and counts of placeholders are formatted in; every value is a
-    parameter, in this order: the cells, active, role bits, [language bits], [excluded
-    ids], available, and the moment three times."""
+def _ring_sql(
+    *,
+    cell_column: str,
+    cells: list[int],
+    role_bits: int,
+    language_bits: int | None,
+    excluded: list[int],
+    moment: datetime,
+) -> tuple[str, list[Any]]:
+    """The ring search as one statement and its parameters: the same rule as
+    ``qualified(available_responders())`` restricted to the ring's cells. Written by
+    hand because this runs for every offer and building the ORM's query cost more than
+    the indexed read (bench B4); ``dispatch/tests/test_matching.py`` holds both to the
+    same answers. Only names from the models' metadata and counts of placeholders are
+    formatted in; every value is a parameter."""
     quote = connection.ops.quote_name
-    clauses = [
-        f"r.{quote(cell_column)} IN ({', '.join(['%s'] * cells)})",
-        "r.active = %s",
-        "(r.roles & %s) > 0",
-    ]
-    if with_language:
+    in_cells, params = one_of(f"r.{quote(cell_column)}", cells)
+    clauses = [in_cells, "r.active = %s", "(r.roles & %s) > 0"]
+    params += [True, role_bits]
+    if language_bits is not None:
         clauses.append("(r.languages & %s) > 0")
+        params.append(language_bits)
     if excluded:
-        clauses.append(f"r.id NOT IN ({', '.join(['%s'] * excluded)})")
+        in_excluded, excluded_params = one_of("r.id", excluded)
+        clauses.append(f"NOT ({in_excluded})")
+        params += excluded_params
     shifts, opt_outs = quote(Shift._meta.db_table), quote(OptOut._meta.db_table)
     clauses.append(
         "(r.available = %s OR (EXISTS (SELECT 1 FROM " + shifts + " s"  # noqa: S608  # nosec B608
@@ -88,8 +98,11 @@ def _ring_sql(*, cell_column: str, cells: int, with_language: bool, excluded: in
     )
     opted_out = "NOT EXISTS (SELECT 1 FROM " + opt_outs  # noqa: S608  # nosec B608
     clauses.append(opted_out + " o WHERE o.phone_hash = r.phone_hash)")
+    at = connection.ops.adapt_datetimefield_value(moment)
+    params += [True, at, at, at]
     table = quote(Responder._meta.db_table)
-    return f"SELECT r.id, r.lat, r.lng FROM {table} r WHERE " + " AND ".join(clauses)  # noqa: S608  # nosec B608
+    sql = f"SELECT r.id, r.lat, r.lng FROM {table} r WHERE " + " AND ".join(clauses)  # noqa: S608  # nosec B608
+    return sql, params
 
 
 def _in_ring(
@@ -107,19 +120,16 @@ def _in_ring(
         column, cells = "h3_cell", cells_within(point, radius_m, FINE_RESOLUTION)
     else:
         column, cells = "h3_coarse", cells_within(point, radius_m, COARSE_RESOLUTION)
-    sql = _ring_sql(
+    sql, params = _ring_sql(
         cell_column=column,
-        cells=len(cells),
-        with_language=language_bits is not None,
-        excluded=len(excluded),
+        cells=cells,
+        role_bits=role_bits,
+        language_bits=language_bits,
+        excluded=excluded,
+        moment=moment,
     )
-    at = connection.ops.adapt_datetimefield_value(moment)
-    params: list[object] = [*cells, True, role_bits]
-    if language_bits is not None:
-        params.append(language_bits)
-    params += [*excluded, True, at, at, at]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)  # type: ignore[arg-type]  # values of the types above
+        cursor.execute(sql, params)
         return [(pk, lat, lng) for pk, lat, lng in cursor.fetchall()]
 
 
@@ -138,6 +148,7 @@ def nearest_responders(
     language_bits = LANGUAGE_BITS.get(language, 0) if language else None
     excluded = sorted(set(exclude))  # once: ``exclude`` may be a one-pass iterator
     nearest: list[tuple[float, int]] = []
+    distance_to = distances_from(point)
     for radius in RINGS_M:
         found = _in_ring(
             point,
@@ -152,7 +163,7 @@ def nearest_responders(
             for pk, lat, lng in found
             if lat is not None
             and lng is not None
-            and (distance := distance_meters(point, Point(lat, lng))) <= radius
+            and (distance := distance_to(lat, lng)) <= radius
         )
         if len(nearest) >= limit:
             break
@@ -163,6 +174,6 @@ def nearest_responders(
     while len(chosen) < limit and start < len(nearest):
         batch = nearest[start : start + limit - len(chosen)]
         start += len(batch)
-        people = Responder.objects.in_bulk([pk for _distance, pk in batch])
+        people = by_pk(Responder, [pk for _distance, pk in batch])
         chosen += [Candidate(people[pk], distance) for distance, pk in batch if pk in people]
     return chosen

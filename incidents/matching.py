@@ -16,6 +16,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.db import one_of
 from core.geo import Point, cells_within, distance_meters
 from incidents.models import Incident, IncidentStatus
 
@@ -56,24 +57,22 @@ def find_incident(point: Point, observed_at: datetime) -> Incident | None:
     # the ORM's query (or adapting a raw query's parameters) took several times longer
     # than the indexed read itself (bench B3). Only names from the model's metadata and
     # a count of placeholders are formatted in.
+    in_cells, params = one_of("h3_cell", cells)
     sql = (
         f"SELECT {', '.join(quote(c) for c in COLUMNS)} FROM "  # noqa: S608  # nosec B608
         + quote(Incident._meta.db_table)
-        + f" WHERE h3_cell IN ({', '.join(['%s'] * len(cells))})"
+        + f" WHERE {in_cells}"
         " AND last_seen >= %s AND first_seen <= %s AND status <> %s"
         " ORDER BY updated_at DESC"
     )
     adapt = connection.ops.adapt_datetimefield_value
+    params += [
+        adapt(observed_at - window),
+        adapt(observed_at + window),
+        IncidentStatus.CLOSED.value,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                *cells,
-                adapt(observed_at - window),
-                adapt(observed_at + window),
-                IncidentStatus.CLOSED.value,
-            ],
-        )
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     admitted = [
         incident

@@ -131,3 +131,15 @@ def test_cells_touching_a_circle_cover_it_and_little_more(distance: int) -> None
     for cell in touching:
         middle = Point(*h3.cell_to_latlng(h3.int_to_str(cell)))
         assert geo.distance_meters(centre, middle) <= distance + 1.3 * edge
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    a=st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+    b=st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+)
+def test_distances_from_one_origin_equal_distance_meters_exactly(
+    a: tuple[float, float], b: tuple[float, float]
+) -> None:
+    # Bitwise equal: matching compares these distances with the ORM rule's.
+    assert geo.distances_from(Point(*a))(*b) == geo.distance_meters(Point(*a), Point(*b))
