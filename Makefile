@@ -67,7 +67,7 @@ translations: $(VENV)/.installed ## regenerate and compile the .po files after c
 
 check: lint test ## everything CI checks
 
-bench: $(VENV)/.installed ## benchmarks B1-B8 as ratios to floors of the same run (SQLite; DATABASE_URL for PostgreSQL)
+bench: $(VENV)/.installed ## benchmarks B1-B8 (and the voice hotline) as ratios to floors of the same run (SQLite; DATABASE_URL for PostgreSQL)
 	$(PY) bench/run.py
 
 bench-quick: $(VENV)/.installed ## the benchmarks at smaller sizes (CI prints it as a report)

@@ -8,7 +8,7 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,6 +170,12 @@ def http_request(method: str, path: str, host: str, body: bytes, headers: dict[s
 
 async def read_response(reader: asyncio.StreamReader) -> int:
     """Read one HTTP/1.1 response with a Content-Length body; its status."""
+    status, _body = await read_response_with_body(reader)
+    return status
+
+
+async def read_response_with_body(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Read one HTTP/1.1 response with a Content-Length body; its status and body."""
     status_line = await reader.readline()
     if not status_line:
         raise ConnectionError("connection closed")
@@ -182,9 +188,7 @@ async def read_response(reader: asyncio.StreamReader) -> int:
         name, _, value = line.decode("latin-1").partition(":")
         if name.strip().lower() == "content-length":
             length = int(value.strip())
-    if length:
-        await reader.readexactly(length)
-    return status
+    return status, (await reader.readexactly(length) if length else b"")
 
 
 async def open_loop(
@@ -246,6 +250,128 @@ async def open_loop(
         await asyncio.gather(*pending)
     for _, writer in idle:
         writer.close()
+    return result
+
+
+# Sessions: a sequence of requests that each depend on the answer before (a phone call
+# following the TwiML it is given).
+
+Exchange = Callable[[str, str, bytes, dict[str, str]], Awaitable[tuple[int, bytes]]]
+Session = Callable[[Exchange], Awaitable[None]]
+
+
+class SessionBroken(Exception):
+    """A session that cannot go on: an answer it did not expect."""
+
+
+@dataclass
+class SessionResult:
+    # Each request from when it was sent; a session's first from its scheduled time.
+    request_latencies: list[float] = field(default_factory=list)
+    session_latencies: list[float] = field(default_factory=list)  # start to last answer
+    statuses: Counter[int] = field(default_factory=Counter)
+    completed: int = 0
+    failures: int = 0  # sessions cut short: no answer in time, or an unexpected one
+    worst_lag: float = 0.0
+
+    @property
+    def non_2xx(self) -> int:
+        return sum(n for s, n in self.statuses.items() if not 200 <= s < 300)
+
+
+async def _run_session(
+    port: int, session: Session, due: float, *, host: str, timeout: float, result: SessionResult
+) -> None:
+    """One session on its own keep-alive connection; each request must be answered
+    within ``timeout`` seconds of being sent (the first: of its scheduled time)."""
+    loop = asyncio.get_running_loop()
+    sent = due
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def exchange(
+        method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        nonlocal sent, connection
+        async with asyncio.timeout_at(sent + timeout):
+            if connection is None:
+                connection = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = connection
+            writer.write(http_request(method, path, host, body, headers))
+            status, answer = await read_response_with_body(reader)
+        now = loop.time()
+        result.request_latencies.append(now - sent)
+        result.statuses[status] += 1
+        sent = now
+        return status, answer
+
+    try:
+        await session(exchange)
+    except (OSError, TimeoutError, ConnectionError, asyncio.IncompleteReadError, SessionBroken):
+        result.failures += 1
+    else:
+        result.completed += 1
+        result.session_latencies.append(loop.time() - due)
+    finally:
+        if connection is not None:
+            connection[1].close()
+
+
+async def open_loop_sessions(
+    port: int,
+    sessions: Sequence[Session],
+    offsets: Sequence[float],
+    *,
+    host: str = "127.0.0.1",
+    timeout: float = 15.0,
+) -> SessionResult:
+    """Start session i at ``offsets[i]`` seconds from now whether or not earlier ones
+    have finished (open loop), each on its own connection."""
+    result = SessionResult()
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    pending: set[asyncio.Task[None]] = set()
+    for i, offset in enumerate(offsets):
+        due = start + offset
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        result.worst_lag = max(result.worst_lag, loop.time() - due)
+        task = loop.create_task(
+            _run_session(
+                port, sessions[i % len(sessions)], due, host=host, timeout=timeout, result=result
+            )
+        )
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.gather(*pending)
+    return result
+
+
+async def closed_loop_sessions(
+    port: int,
+    session_for: Callable[[int], Session],
+    *,
+    concurrency: int,
+    seconds: float,
+    host: str = "127.0.0.1",
+    timeout: float = 15.0,
+) -> SessionResult:
+    """``concurrency`` clients, each starting its next session (``session_for(i)``, i
+    counting across clients) as soon as its last one ended, for ``seconds``."""
+    result = SessionResult()
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + seconds
+    counter = iter(range(10**9))
+
+    async def client() -> None:
+        while loop.time() < stop_at:
+            session = session_for(next(counter))
+            await _run_session(
+                port, session, loop.time(), host=host, timeout=timeout, result=result
+            )
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
     return result
 
 

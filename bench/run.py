@@ -1,10 +1,13 @@
 """Benchmarks, each reported as a ratio to a floor measured in the same run.
 
-    python bench/run.py [--quick] [--only intake,surge,...]
+    python bench/run.py [--quick] [--only intake,voice,surge,...]
 
 - B1 intake: signed SMS webhooks per second through the real ASGI server, divided by a
   hello-world view (/healthz) on the same server and settings (closed loop); then
   latency at a fixed 300 requests a second (open loop), the hello view's beside it.
+  Voice: calls to the hotline with nobody on shift (menu, key press, recording, hang-up:
+  five signed webhooks each, every one following the TwiML before it), closed loop
+  against as many hello requests per session, then open loop at 10 calls a second.
 - B2 surge: a replay of reports about ~30 events with a burst, through the webhook and
   the real worker: POST to incident attached, backlog drain, grouping F1 against the
   events; the floor is the same replay of reports without a place (no matching).
@@ -538,6 +541,194 @@ def bench_intake(quick: bool) -> list[dict[str, Any]]:
                     f"intake: the production profile (core.serve, {web} web processes)",
                 )
     return results
+
+
+# B1, voice
+
+
+VOICE_PATH = "/hooks/twilio/voice"
+
+
+def signed_voice(url: str, params: dict[str, str]) -> tuple[str, bytes, dict[str, str]]:
+    """A voice webhook to ``url`` (an absolute URL from our TwiML, or a path), signed as
+    Twilio signs it: the full URL, query included. Its path, body and headers."""
+    from twilio.request_validator import RequestValidator
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc and f"{parts.scheme}://{parts.netloc}" != PUBLIC_URL:
+        raise lib.SessionBroken(f"TwiML pointed outside the hotline: {url}")
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL + path, params)
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": signature,
+        "Host": HOST,
+    }
+    return path, urllib.parse.urlencode(params).encode(), headers
+
+
+def _twiml_attribute(body: bytes, verb: str, attribute: str) -> str:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - our own server's TwiML
+    except ET.ParseError as exc:
+        raise lib.SessionBroken(f"not TwiML: {body[:80]!r}") from exc
+    found = root.find(verb)
+    if found is None or not found.get(attribute):
+        raise lib.SessionBroken(f"no <{verb} {attribute}> in {body[:200]!r}")
+    return str(found.get(attribute))
+
+
+def hotline_call(i: int, prefix: str, extra_headers: dict[str, str]) -> lib.Session:
+    """Call i to the hotline with nobody on shift, as a raid-day overflow goes: the
+    language menu, a key press, the message recorded (its action and its status
+    callback), the hang-up. Each step follows the URL the TwiML before it named."""
+    base = {
+        "CallSid": f"CA{prefix}{i:08d}",
+        "AccountSid": "ACbench",
+        "From": f"+1510666{i % 10000:04d}",
+        "To": "+15105550000",
+        "Direction": "inbound",
+        "CallStatus": "ringing",
+    }
+    recording = {
+        "RecordingSid": f"RE{prefix}{i:08d}",
+        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/ACbench/Recordings/RE{i}",
+        "RecordingDuration": "20",
+    }
+
+    async def call(exchange: lib.Exchange) -> None:
+        async def post(url: str, expect: int, **more: str) -> bytes:
+            path, body, headers = signed_voice(url, {**base, **more})
+            status, answer = await exchange("POST", path, body, {**headers, **extra_headers})
+            if status != expect:
+                raise lib.SessionBroken(f"{path}: {status} {answer[:200]!r}")
+            return answer
+
+        menu = await post(VOICE_PATH, 200)
+        message = await post(
+            _twiml_attribute(menu, "Gather", "action"), 200, CallStatus="in-progress", Digits="1"
+        )
+        await post(_twiml_attribute(message, "Record", "action"), 200, Digits="#", **recording)
+        callback = _twiml_attribute(message, "Record", "recordingStatusCallback")
+        await post(callback, 204, RecordingStatus="completed", **recording)
+        await post(f"{VOICE_PATH}/status", 204, CallStatus="completed", CallDuration="45")
+
+    return call
+
+
+def hello_session(extra_headers: dict[str, str], steps: int = 5) -> lib.Session:
+    """The floor: as many requests to the hello view, one after another."""
+
+    async def session(exchange: lib.Exchange) -> None:
+        for _ in range(steps):
+            status, _body = await exchange("GET", "/healthz", b"", {"Host": HOST, **extra_headers})
+            if status != 200:
+                raise lib.SessionBroken(f"hello answered {status}")
+
+    return session
+
+
+def voicemails_stored(env: dict[str, str], sid_prefix: str) -> int:
+    """Calls whose SID starts with ``sid_prefix`` that ended as a voicemail with its
+    report to call back."""
+    script = (
+        "from calls.models import Call as C; "
+        f"print(C.objects.filter(provider_sid__startswith={sid_prefix!r}, state='ended', "
+        "outcome='voicemail', report__isnull=False, recording_sid__gt='').count())"
+    )
+    result = subprocess.run(  # noqa: S603 - our interpreter and manage.py, a fixed script
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def bench_voice(quick: bool) -> list[dict[str, Any]]:
+    """B1, voice: calls to the hotline with nobody on shift, five signed webhooks each,
+    through uvicorn (one process, as `make run`). Closed loop (16 callers at once) for
+    throughput against the same number of hello requests per session; then open loop at
+    10 calls a second (a raid day's "hundreds of calls in minutes" is under that) for
+    each webhook's latency, and every call counted as a voicemail with its report."""
+    seconds = 3.0 if quick else 10.0
+    open_seconds = 4.0 if quick else 15.0
+    rate = 10
+    callers = 16
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(tmp) as database_url:
+        env = bench_env(database_url, tmp)
+        migrate(env)
+        db = backend(database_url)
+        with asgi_server(env) as port:
+
+            async def measure() -> dict[str, lib.SessionResult]:
+                offsets = lib.schedule(rate, open_seconds)
+                warm = [hotline_call(i, "w", {}) for i in range(10)]
+                await lib.open_loop_sessions(port, warm, [0.0] * len(warm))
+                return {
+                    "hello_closed": await lib.closed_loop_sessions(
+                        port, lambda _i: hello_session({}), concurrency=callers, seconds=seconds
+                    ),
+                    "calls_closed": await lib.closed_loop_sessions(
+                        port,
+                        lambda i: hotline_call(i, "c", {}),
+                        concurrency=callers,
+                        seconds=seconds,
+                    ),
+                    "hello_open": await lib.open_loop_sessions(port, [hello_session({})], offsets),
+                    "calls_open": await lib.open_loop_sessions(
+                        port, [hotline_call(i, "o", {}) for i in range(len(offsets))], offsets
+                    ),
+                }
+
+            m = asyncio.run(measure())
+        stored = voicemails_stored(env, "CAo")
+    hello_closed, calls_closed = m["hello_closed"], m["calls_closed"]
+    hello_open, calls_open = m["hello_open"], m["calls_open"]
+    calls_per_s = calls_closed.completed / seconds
+    ratio = round(calls_closed.completed / max(1, hello_closed.completed), 3)
+    started = len(lib.schedule(rate, open_seconds))
+    p99 = percentile(calls_open.request_latencies, 99)
+    worst = max(calls_open.request_latencies, default=float("nan"))
+    return [
+        {
+            "id": "B1",
+            "name": "intake: calls to the hotline, nobody on shift (voicemail), 1 process",
+            "database": db,
+            "floor": "the same number of hello-world requests (/healthz) per session, same server",
+            "ratio": ratio,
+            "figures": {
+                "calls_per_s_closed": round(calls_per_s, 1),
+                "webhooks_per_s_closed": round(len(calls_closed.request_latencies) / seconds, 1),
+                "hello_sessions_per_s_closed": round(hello_closed.completed / seconds, 1),
+                "calls_failed_closed": calls_closed.failures,
+                "open_loop_calls_per_s": rate,
+                "webhook_open_p50_ms": ms(percentile(calls_open.request_latencies, 50)),
+                "webhook_open_p99_ms": ms(p99),
+                "webhook_open_max_ms": ms(worst),
+                "call_open_p99_ms": ms(percentile(calls_open.session_latencies, 99)),
+                "hello_open_p99_ms": ms(percentile(hello_open.request_latencies, 99)),
+                "calls_failed_open": calls_open.failures,
+                "voicemails_stored": f"{stored}/{started}",
+                "generator_worst_lag_ms": ms(max(calls_open.worst_lag, hello_open.worst_lag)),
+            },
+            "targets": targets(
+                Target(f"webhook p99 ms at {rate} calls/s (anchors, as B1)", ms(p99), "<", 50),
+                Target("webhook max ms (anchors: under 1 s)", ms(worst), "<", 1000),
+                Target("calls cut short or non-2xx", calls_open.failures, "==", 0),
+                Target("calls stored as voicemails with a report", stored, "==", started),
+            ),
+            "note": (
+                f"each call: menu, key press, record action, recording callback, hang-up; "
+                f"closed loop: {callers} callers for {seconds:.0f} s; open loop: {rate} calls/s "
+                f"for {open_seconds:.0f} s; ratio = calls / hello sessions of 5 requests"
+            ),
+        }
+    ]
 
 
 # B2
@@ -1691,6 +1882,7 @@ def bench_live(quick: bool) -> list[dict[str, Any]]:  # noqa: PLR0915 - one scen
 
 BENCHES = {
     "intake": bench_intake,
+    "voice": bench_voice,
     "surge": bench_surge,
     "matching": bench_matching,
     "grouping": bench_grouping,

@@ -171,6 +171,99 @@ def test_open_loop_counts_refusals_and_errors() -> None:
     assert result.non_2xx == 2
 
 
+async def _stepping_server(delay: float) -> tuple[asyncio.Server, list[tuple[float, bytes]]]:
+    """Answers each request after ``delay`` with the next step's path: /step/1 -> 2."""
+    arrivals: list[tuple[float, bytes]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            path = head.split()[1]
+            arrivals.append((time.monotonic(), path))
+            await asyncio.sleep(delay)
+            step = int(path.rsplit(b"/", 1)[1])
+            if step == 99:  # a step that never answers
+                await asyncio.sleep(10)
+            body = b"/step/%d" % (step + 1)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0), arrivals
+
+
+def _three_steps(first: str = "/step/1") -> lib.Session:
+    async def session(exchange: lib.Exchange) -> None:
+        path = first
+        for _ in range(3):
+            status, body = await exchange("GET", path, b"", {})
+            if status != 200 or not body.startswith(b"/step/"):
+                raise lib.SessionBroken(body)
+            path = body.decode()
+
+    return session
+
+
+def test_open_loop_sessions_follow_each_answer_and_overlap() -> None:
+    """Ten three-step sessions started 20 ms apart against 0.1 s answers: each step
+    waits for the one before, the sessions do not wait for each other."""
+    delay = 0.1
+
+    async def run() -> tuple[lib.SessionResult, list[tuple[float, bytes]]]:
+        server, arrivals = await _stepping_server(delay)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            offsets = [i * 0.02 for i in range(10)]
+            return await lib.open_loop_sessions(port, [_three_steps()], offsets), arrivals
+
+    result, arrivals = run_in_thread(run)
+    assert (result.completed, result.failures, result.non_2xx) == (10, 0, 0)
+    assert len(result.request_latencies) == 30 and min(result.request_latencies) >= delay
+    assert min(result.session_latencies) >= 3 * delay
+    # Each session's next step came after the answer naming it.
+    assert sorted(path for _at, path in arrivals) == sorted(
+        [b"/step/1", b"/step/2", b"/step/3"] * 10
+    )
+    assert arrivals[-1][0] - arrivals[0][0] < 10 * 3 * delay / 2  # overlapping, not serial
+
+
+def test_sessions_that_break_or_get_no_answer_are_failures() -> None:
+    async def run() -> lib.SessionResult:
+        server, _arrivals = await _stepping_server(0.0)
+        port = server.sockets[0].getsockname()[1]
+
+        async def broken(exchange: lib.Exchange) -> None:
+            await exchange("GET", "/step/1", b"", {})
+            raise lib.SessionBroken("not what the caller expected")
+
+        async with server:
+            return await lib.open_loop_sessions(
+                port, [_three_steps(), broken, _three_steps("/step/99")], [0, 0, 0], timeout=0.5
+            )
+
+    result = run_in_thread(run)
+    assert (result.completed, result.failures) == (1, 2)
+    assert len(result.session_latencies) == 1
+
+
+def test_closed_loop_sessions_start_the_next_when_one_ends() -> None:
+    async def run() -> lib.SessionResult:
+        server, _arrivals = await _stepping_server(0.02)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await lib.closed_loop_sessions(
+                port, lambda _i: _three_steps(), concurrency=2, seconds=0.5
+            )
+
+    result = run_in_thread(run)
+    # Two clients, 60 ms a session: about 8 each in 0.5 s, never more than time allows.
+    assert 8 <= result.completed <= 2 * (0.5 // 0.06 + 1)
+    assert result.failures == 0
+
+
 def test_sse_parser_splits_events_across_chunks() -> None:
     parser = lib.SSEParser()
     assert parser.feed("retry: 2000\n\n") == []
