@@ -199,31 +199,46 @@ async def open_loop(
     host: str = "127.0.0.1",
     timeout: float = 15.0,
     max_connections: int = 256,
+    max_idle: float = 4.0,
 ) -> OpenLoopResult:
     """Send request i at ``offsets[i]`` seconds from now, whether or not earlier answers
     have come back (open loop: a slow server meets the same arrivals, not fewer), on
     keep-alive connections taken from a pool that grows when every connection is busy.
     Latency counts from the scheduled time, so a late start (or a wait for one of the
     ``max_connections``) is charged to the response; a request unanswered ``timeout``
-    seconds after its time is a failure. ``requests`` are (method, path, body, headers)."""
+    seconds after its time is a failure. ``requests`` are (method, path, body, headers).
+
+    A connection idle for ``max_idle`` seconds is closed, not reused: the server closes
+    idle keep-alive connections itself (uvicorn after 5 s), and a request written onto
+    one it is closing is lost without an answer, which would count the client's race
+    against the server. After a burst the pool is deep, and its oldest connections sit
+    idle until the next one."""
     result = OpenLoopResult()
     slots = asyncio.Semaphore(max_connections)
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    # (reader, writer, when it was last answered); the most recently used at the end.
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.05
     wall_start = time.time() + 0.05
     pending: set[asyncio.Task[None]] = set()
 
+    async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        while idle:
+            reader, writer, used = idle.pop()
+            if loop.time() - used < max_idle:
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection("127.0.0.1", port)
+
     async def exchange(method: str, path: str, body: bytes, headers: dict[str, str]) -> int:
-        conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
-        reader, writer = conn
+        reader, writer = await connection()
         try:
             writer.write(http_request(method, path, host, body, headers))
             status = await read_response(reader)
         except BaseException:
             writer.close()
             raise
-        idle.append(conn)
+        idle.append((reader, writer, loop.time()))
         return status
 
     async def one(i: int, due: float) -> None:
@@ -248,7 +263,7 @@ async def open_loop(
         task.add_done_callback(pending.discard)
     if pending:
         await asyncio.gather(*pending)
-    for _, writer in idle:
+    for _reader, writer, _used in idle:
         writer.close()
     return result
 

@@ -655,8 +655,8 @@ def bench_voice(quick: bool) -> list[dict[str, Any]]:
     throughput against the same number of hello requests per session; then open loop at
     10 calls a second (a raid day's "hundreds of calls in minutes" is under that) for
     each webhook's latency, and every call counted as a voicemail with its report."""
-    seconds = 3.0 if quick else 10.0
-    open_seconds = 4.0 if quick else 15.0
+    seconds = 3.0 if quick else 8.0
+    open_seconds = 4.0 if quick else 12.0
     rate = 10
     callers = 16
     with tempfile.TemporaryDirectory() as tmp, fresh_database(tmp) as database_url:

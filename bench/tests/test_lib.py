@@ -171,6 +171,41 @@ def test_open_loop_counts_refusals_and_errors() -> None:
     assert result.non_2xx == 2
 
 
+def test_open_loop_does_not_reuse_a_connection_the_server_may_be_closing() -> None:
+    """A server that closes keep-alive connections idle for 0.3 s (uvicorn: 5 s), and
+    requests 0.5 s apart: reusing the idle connection loses the request."""
+
+    async def run(max_idle: float) -> tuple[lib.OpenLoopResult, int]:
+        opened = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal opened
+            opened += 1
+            while True:
+                try:
+                    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.3)
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                    break
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            result = await lib.open_loop(
+                port, [("GET", "/", b"", {})], [0.0, 0.5, 1.0], timeout=1, max_idle=max_idle
+            )
+        return result, opened
+
+    result, opened = run_in_thread(lambda: run(0.2))
+    assert (result.statuses[200], result.failures, opened) == (3, 0, 3)
+    stale, _opened = run_in_thread(lambda: run(10.0))
+    # The second request is written onto the connection the server closed; the third
+    # opens a new one, as the failed connection is dropped.
+    assert (stale.statuses[200], stale.failures) == (2, 1)
+
+
 async def _stepping_server(delay: float) -> tuple[asyncio.Server, list[tuple[float, bytes]]]:
     """Answers each request after ``delay`` with the next step's path: /step/1 -> 2."""
     arrivals: list[tuple[float, bytes]] = []
