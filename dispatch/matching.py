@@ -161,9 +161,7 @@ def nearest_responders(
         nearest = sorted(
             (distance, pk)
             for pk, lat, lng in found
-            if lat is not None
-            and lng is not None
-            and (distance := distance_to(lat, lng)) <= radius
+            if lat is not None and lng is not None and (distance := distance_to(lat, lng)) <= radius
         )
         if len(nearest) >= limit:
             break
