@@ -8,7 +8,7 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,6 +191,28 @@ async def read_response_with_body(reader: asyncio.StreamReader) -> tuple[int, by
     return status, (await reader.readexactly(length) if length else b"")
 
 
+async def _on_schedule(
+    offsets: Sequence[float], start: float, run: Callable[[int, float], Coroutine[Any, Any, None]]
+) -> float:
+    """Start ``run(i, due)`` at ``start + offsets[i]`` (loop time) whether or not the
+    earlier ones have finished, then wait for all of them. How late the latest start was."""
+    loop = asyncio.get_running_loop()
+    worst_lag = 0.0
+    pending: set[asyncio.Task[None]] = set()
+    for i, offset in enumerate(offsets):
+        due = start + offset
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        worst_lag = max(worst_lag, loop.time() - due)
+        task = loop.create_task(run(i, due))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.gather(*pending)
+    return worst_lag
+
+
 async def open_loop(
     port: int,
     requests: Sequence[tuple[str, str, bytes, dict[str, str]]],
@@ -220,7 +242,6 @@ async def open_loop(
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.05
     wall_start = time.time() + 0.05
-    pending: set[asyncio.Task[None]] = set()
 
     async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         while idle:
@@ -251,18 +272,8 @@ async def open_loop(
         result.latencies.append(loop.time() - due)
         result.statuses[status] += 1
 
-    for i, offset in enumerate(offsets):
-        due = start + offset
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        result.worst_lag = max(result.worst_lag, loop.time() - due)
-        result.sent_at.append(wall_start + offset)
-        task = loop.create_task(one(i, due))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-    if pending:
-        await asyncio.gather(*pending)
+    result.sent_at = [wall_start + offset for offset in offsets]
+    result.worst_lag = await _on_schedule(offsets, start, one)
     for _reader, writer, _used in idle:
         writer.close()
     return result
@@ -342,24 +353,12 @@ async def open_loop_sessions(
     """Start session i at ``offsets[i]`` seconds from now whether or not earlier ones
     have finished (open loop), each on its own connection."""
     result = SessionResult()
-    loop = asyncio.get_running_loop()
-    start = loop.time() + 0.05
-    pending: set[asyncio.Task[None]] = set()
-    for i, offset in enumerate(offsets):
-        due = start + offset
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        result.worst_lag = max(result.worst_lag, loop.time() - due)
-        task = loop.create_task(
-            _run_session(
-                port, sessions[i % len(sessions)], due, host=host, timeout=timeout, result=result
-            )
-        )
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-    if pending:
-        await asyncio.gather(*pending)
+
+    async def one(i: int, due: float) -> None:
+        session = sessions[i % len(sessions)]
+        await _run_session(port, session, due, host=host, timeout=timeout, result=result)
+
+    result.worst_lag = await _on_schedule(offsets, asyncio.get_running_loop().time() + 0.05, one)
     return result
 
 

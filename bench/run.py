@@ -411,12 +411,9 @@ def _measure_intake(
     }
 
 
-def stored_messages(env: dict[str, str], sid_prefix: str) -> int:
-    """Inbound messages stored whose provider SID starts with ``sid_prefix``."""
-    script = (
-        "from messaging.models import InboundMessage as M; "
-        f"print(M.objects.filter(provider_sid__startswith={sid_prefix!r}).count())"
-    )
+def count_in_database(env: dict[str, str], script: str) -> int:
+    """What ``script`` prints last, run by ``manage.py shell`` against the benchmark's
+    database (the server's settings, not this process's)."""
     result = subprocess.run(  # noqa: S603 - our interpreter and manage.py, a fixed script
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,
@@ -426,6 +423,15 @@ def stored_messages(env: dict[str, str], sid_prefix: str) -> int:
         text=True,
     )
     return int(result.stdout.strip().splitlines()[-1])
+
+
+def stored_messages(env: dict[str, str], sid_prefix: str) -> int:
+    """Inbound messages stored whose provider SID starts with ``sid_prefix``."""
+    script = (
+        "from messaging.models import InboundMessage as M; "
+        f"print(M.objects.filter(provider_sid__startswith={sid_prefix!r}).count())"
+    )
+    return count_in_database(env, script)
 
 
 def _intake_result(
@@ -638,15 +644,7 @@ def voicemails_stored(env: dict[str, str], sid_prefix: str) -> int:
         f"print(C.objects.filter(provider_sid__startswith={sid_prefix!r}, state='ended', "
         "outcome='voicemail', report__isnull=False, recording_sid__gt='').count())"
     )
-    result = subprocess.run(  # noqa: S603 - our interpreter and manage.py, a fixed script
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(result.stdout.strip().splitlines()[-1])
+    return count_in_database(env, script)
 
 
 def bench_voice(quick: bool) -> list[dict[str, Any]]:
