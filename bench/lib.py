@@ -1,6 +1,7 @@
 """The parts of the benchmarks that compute something and so can be wrong: percentiles,
-the grouping F1, the open-loop load generator, the server-sent-event reader, the order
-check of the sender and the target verdicts. Tested in bench/tests."""
+the grouping F1, the open-loop load generator and its call sessions, the server-sent-
+event reader, the order check of the sender and the target verdicts. Tested in
+bench/tests."""
 
 from __future__ import annotations
 
