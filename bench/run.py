@@ -586,7 +586,7 @@ def _twiml_attribute(body: bytes, verb: str, attribute: str) -> str:
     return str(found.get(attribute))
 
 
-def hotline_call(i: int, prefix: str, extra_headers: dict[str, str]) -> lib.Session:
+def hotline_call(i: int, prefix: str) -> lib.Session:
     """Call i to the hotline with nobody on shift, as a raid-day overflow goes: the
     language menu, a key press, the message recorded (its action and its status
     callback), the hang-up. Each step follows the URL the TwiML before it named."""
@@ -607,7 +607,7 @@ def hotline_call(i: int, prefix: str, extra_headers: dict[str, str]) -> lib.Sess
     async def call(exchange: lib.Exchange) -> None:
         async def post(url: str, expect: int, **more: str) -> bytes:
             path, body, headers = signed_voice(url, {**base, **more})
-            status, answer = await exchange("POST", path, body, {**headers, **extra_headers})
+            status, answer = await exchange("POST", path, body, headers)
             if status != expect:
                 raise lib.SessionBroken(f"{path}: {status} {answer[:200]!r}")
             return answer
@@ -624,12 +624,12 @@ def hotline_call(i: int, prefix: str, extra_headers: dict[str, str]) -> lib.Sess
     return call
 
 
-def hello_session(extra_headers: dict[str, str], steps: int = 5) -> lib.Session:
+def hello_session(steps: int = 5) -> lib.Session:
     """The floor: as many requests to the hello view, one after another."""
 
     async def session(exchange: lib.Exchange) -> None:
         for _ in range(steps):
-            status, _body = await exchange("GET", "/healthz", b"", {"Host": HOST, **extra_headers})
+            status, _body = await exchange("GET", "/healthz", b"", {"Host": HOST})
             if status != 200:
                 raise lib.SessionBroken(f"hello answered {status}")
 
@@ -665,21 +665,21 @@ def bench_voice(quick: bool) -> list[dict[str, Any]]:
 
             async def measure() -> dict[str, lib.SessionResult]:
                 offsets = lib.schedule(rate, open_seconds)
-                warm = [hotline_call(i, "w", {}) for i in range(10)]
+                warm = [hotline_call(i, "w") for i in range(10)]
                 await lib.open_loop_sessions(port, warm, [0.0] * len(warm))
                 return {
                     "hello_closed": await lib.closed_loop_sessions(
-                        port, lambda _i: hello_session({}), concurrency=callers, seconds=seconds
+                        port, lambda _i: hello_session(), concurrency=callers, seconds=seconds
                     ),
                     "calls_closed": await lib.closed_loop_sessions(
                         port,
-                        lambda i: hotline_call(i, "c", {}),
+                        lambda i: hotline_call(i, "c"),
                         concurrency=callers,
                         seconds=seconds,
                     ),
-                    "hello_open": await lib.open_loop_sessions(port, [hello_session({})], offsets),
+                    "hello_open": await lib.open_loop_sessions(port, [hello_session()], offsets),
                     "calls_open": await lib.open_loop_sessions(
-                        port, [hotline_call(i, "o", {}) for i in range(len(offsets))], offsets
+                        port, [hotline_call(i, "o") for i in range(len(offsets))], offsets
                     ),
                 }
 
