@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
@@ -24,6 +24,18 @@ def run_in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     thread.join(timeout=30)
     assert box, "the coroutine did not finish"
     return box[0]
+
+
+async def _request_heads(
+    reader: asyncio.StreamReader, idle: float | None = None
+) -> AsyncIterator[bytes]:
+    """Each request's head as a test server reads it, until the client closes the
+    connection (or, with ``idle``, sends nothing for that many seconds)."""
+    while True:
+        try:
+            yield await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), idle)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            return
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -117,11 +129,7 @@ def test_open_loop_keeps_the_rate_against_a_slow_server() -> None:
         arrivals: list[float] = []
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    break
+            async for head in _request_heads(reader):
                 arrivals.append(time.monotonic())
                 length = 0
                 for line in head.split(b"\r\n"):
@@ -181,11 +189,7 @@ def test_open_loop_does_not_reuse_a_connection_the_server_may_be_closing() -> No
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal opened
             opened += 1
-            while True:
-                try:
-                    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.3)
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-                    break
+            async for _head in _request_heads(reader, idle=0.3):
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
             writer.close()
@@ -211,11 +215,7 @@ async def _stepping_server(delay: float) -> tuple[asyncio.Server, list[tuple[flo
     arrivals: list[tuple[float, bytes]] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError):
-                break
+        async for head in _request_heads(reader):
             path = head.split()[1]
             arrivals.append((time.monotonic(), path))
             await asyncio.sleep(delay)
