@@ -632,17 +632,23 @@ def purge_subscribers(cutoff: datetime, size: int) -> Counts:
 # --- outbound messages and the numbers we texted --------------------------------------------
 
 
-def _due_outbox(cutoff: datetime) -> Any:
-    """Sent (or settled) messages past the period, except what live alerts and open
-    offers still point to; never one the sender may still send."""
+def _live_batches() -> list[str]:
+    """The batches of alerts that may still write or send rows."""
     from alerts.models import Alert, AlertStatus
-    from dispatch.models import OPEN_OFFER_STATUSES, Offer
-    from messaging.models import OutboxMessage, OutboxStatus
 
     live_alerts = Alert.objects.filter(
         status__in=[AlertStatus.AWAITING_APPROVAL, AlertStatus.SENDING, AlertStatus.PAUSED]
     )
-    live_batches = [alert.batch for alert in live_alerts.only("uuid")]
+    return [alert.batch for alert in live_alerts.only("uuid")]
+
+
+def _due_outbox(cutoff: datetime) -> Any:
+    """Sent (or settled) messages past the period, except what live alerts and open
+    offers still point to; never one the sender may still send."""
+    from dispatch.models import OPEN_OFFER_STATUSES, Offer
+    from messaging.models import OutboxMessage, OutboxStatus
+
+    live_batches = _live_batches()
     open_offers = Offer.objects.filter(sms=OuterRef("pk"), status__in=OPEN_OFFER_STATUSES)
     return (
         OutboxMessage.objects.filter(created_at__lte=cutoff)
@@ -664,11 +670,13 @@ def _unused_contacts(cutoff: datetime) -> Any:
 
 
 def _unused_bodies() -> Any:
+    """Texts no message of their batch says any more, except a live alert's: its
+    fan-out may be writing rows for them, unseen until it commits."""
     from messaging.models import OutboxBody, OutboxMessage
 
     return OutboxBody.objects.exclude(
-        Exists(OutboxMessage.objects.filter(shared_body=OuterRef("pk")))
-    )
+        Exists(OutboxMessage.objects.filter(batch=OuterRef("batch")))
+    ).exclude(batch__in=_live_batches())
 
 
 def count_outbox(cutoff: datetime) -> Counts:

@@ -4,7 +4,7 @@ outbound message is an outbox row before anything is sent."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.db import models
 from django.utils import timezone
@@ -113,10 +113,22 @@ class Contact(models.Model):
 
 
 class OutboxBody(models.Model):
-    """A message text shared by many outbox rows (one per language of an alert)."""
+    """The text of one send to many (an alert) in one language: every outbox row of
+    that batch and language without a body of its own says this. Found by batch and
+    language rather than pointed to, so the 100,000 rows of an alert carry no key for
+    the database to check at commit (bench B5)."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    batch = models.CharField(max_length=48)
+    language = models.CharField(max_length=8)
     text = EncryptedTextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "language"], name="outbox_body_batch_language_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"body {self.uuid}"
@@ -174,11 +186,8 @@ class OutboxMessage(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="outbox")
     recipient_hash = models.CharField(max_length=64)
     # Offers quote what reporters wrote and carry signed links: encrypted. Messages sent
-    # to many (an alert) share one encrypted text instead.
+    # to many (an alert) have none: their batch's OutboxBody in their language is shared.
     body = EncryptedTextField(null=True, blank=True)
-    shared_body = models.ForeignKey(
-        OutboxBody, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
     # Messages of one send (an alert) share a batch; lower priority numbers go first
     # (the nearest subscribers); dedupe_key makes a repeated fan-out write nothing twice.
     batch = models.CharField(max_length=48, blank=True)
@@ -245,8 +254,30 @@ class OutboxMessage(models.Model):
 
     @property
     def text(self) -> str:
-        text = self.shared_body.text if self.shared_body_id and self.shared_body else self.body
-        return str(text or "")
+        """What the message says: its own body, or its batch's text in its language
+        (read here unless ``attach_shared_texts`` loaded it for a list of messages)."""
+        if self.body is not None:
+            return str(self.body)
+        if not hasattr(self, "_shared_text"):
+            attach_shared_texts([self])
+        return self._shared_text
+
+    _shared_text: str
+
+
+def attach_shared_texts(messages: Iterable[OutboxMessage]) -> None:
+    """Load the shared texts of these messages (those without a body of their own) in
+    one query, so a list of them reads no text per row."""
+    wanted = [m for m in messages if m.body is None and not hasattr(m, "_shared_text")]
+    if not wanted:
+        return
+    batches = {m.batch for m in wanted}
+    texts = {
+        (body.batch, body.language): str(body.text)
+        for body in OutboxBody.objects.filter(batch__in=batches)
+    }
+    for message in wanted:
+        message._shared_text = texts.get((message.batch, message.language), "")
 
 
 class EarlyStatus(models.Model):

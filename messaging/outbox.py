@@ -23,11 +23,11 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -46,6 +46,7 @@ from messaging.models import (
     OutboxKind,
     OutboxMessage,
     OutboxStatus,
+    attach_shared_texts,
 )
 from messaging.providers import ProviderUnavailable, SendError, Sent, active_provider
 from messaging.signals import opted_out
@@ -111,51 +112,39 @@ def queue_sms(
     return message
 
 
-class BulkRow(NamedTuple):
-    """One recipient of a message sent to many: the text is shared (``OutboxBody``). A
-    named tuple: a fan-out builds 100,000 of them, and one costs half what a frozen
-    dataclass does to make."""
-
-    contact_id: int
-    recipient_hash: str
-    language: str
-    shared_body_id: int
-    priority: int
-    dedupe_key: str
+# The columns a ``queue_selected`` SELECT gives, one row a recipient.
+SELECTED_COLUMNS = (
+    "contact_id",
+    "recipient_hash",
+    "language",
+    "priority",
+    "dedupe_key",
+)
 
 
-BULK_CHUNK = 1000
-
-
-def _time_ordered_uuids(count: int) -> Iterator[uuid.UUID]:
-    """Version 7 UUIDs (milliseconds since the epoch, then random bits): rows written
-    together land together in the unique index instead of all over it. The random bits
-    of all ``count`` come from one read of the system's generator, not one each."""
-    millis = time.time_ns() // 1_000_000
-    high = (millis & (2**48 - 1)) << 80
-    noise = os.urandom(10 * count)
-    for start in range(0, 10 * count, 10):
-        value = high | int.from_bytes(noise[start : start + 10], "big")
-        value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-        value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-        yield uuid.UUID(int=value)
-
-
-def queue_bulk(
-    rows: list[BulkRow],
+def queue_selected(
+    select: str,
+    params: list[Any],
     *,
     kind: OutboxKind,
     batch: str,
     status: OutboxStatus = OutboxStatus.QUEUED,
     valid_until: datetime | None = None,
 ) -> int:
-    """Write many outbox rows at once, skipping any whose dedupe key is already there (a
-    fan-out run again). Returns how many rows were new.
+    """Write one outbox row for each row of ``select`` (a SELECT naming the columns of
+    ``SELECTED_COLUMNS``; the texts are the batch's ``OutboxBody`` rows), skipping those
+    whose dedupe key is already there (a fan-out run again). Returns how many rows were
+    new. The caller wakes the sender, and makes writers of one batch take turns (a
+    second writer's rows, unseen until the first commits, would fail the unique dedupe
+    key: the INSERT errors and is run again, it never stores a row twice).
 
-    The ORM's bulk_create builds a model instance and prepares every value of every row;
-    here the columns that are the same for all rows are prepared once, and the rows go
-    in by COPY (PostgreSQL) or multi-row INSERTs (SQLite), so 100,000 rows take seconds.
-    The caller wakes the sender."""
+    One INSERT … SELECT: the rows never leave the database, so an alert's 100,000 take
+    the time the database needs to write them and their indexes (bench B5). Building
+    them in Python and copying them in took twice as long. Existing keys are skipped by
+    an anti-join, not ON CONFLICT, whose speculative insertion costs a second write per
+    row. The columns the rows share are parameters; each row's uuid is a version 7
+    prefix made here and the row's place in dedupe-key order, which is also the order
+    they are written in, so both unique indexes grow at one end."""
     meta = OutboxMessage._meta
     now = timezone.now()
     fixed: dict[str, object] = {
@@ -176,128 +165,52 @@ def queue_bulk(
         "error_code": "",
         "in_reply_to_id": None,
     }
-    varying = [
-        "uuid",
-        "contact_id",
-        "recipient_hash",
-        "language",
-        "shared_body_id",
-        "priority",
-        "dedupe_key",
-    ]
     fields = [f for f in meta.concrete_fields if f is not meta.pk]
-    names = [f.attname for f in fields]
-    unexpected = set(names) - set(fixed) - set(varying)
+    unexpected = {f.attname for f in fields} - set(fixed) - set(SELECTED_COLUMNS) - {"uuid"}
     if unexpected:
-        raise RuntimeError(f"queue_bulk does not know the outbox columns {sorted(unexpected)}.")
-    prepared = {
-        f.attname: f.get_db_prep_save(fixed[f.attname], connection)
-        for f in fields
-        if f.attname in fixed
-    }
-    native_uuid = connection.features.has_native_uuid_field
-    # Each row's values in column order: the shared ones prepared once, the row's own
-    # filled in by position.
-    template = [prepared.get(name) for name in names]
-    position = {name: names.index(name) for name in varying}
-
-    uuids = _time_ordered_uuids(len(rows))
-
-    def values(row: BulkRow) -> list[Any]:
-        own = next(uuids)
-        out = template.copy()
-        out[position["uuid"]] = own if native_uuid else own.hex
-        out[position["contact_id"]] = row.contact_id
-        out[position["recipient_hash"]] = row.recipient_hash
-        out[position["language"]] = row.language
-        out[position["shared_body_id"]] = row.shared_body_id
-        out[position["priority"]] = row.priority
-        out[position["dedupe_key"]] = row.dedupe_key
-        return out
-
-    columns = [f.column for f in fields]
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            generated = (values(row) for row in rows)
-            if _batch_is_empty(batch):
-                return _copy_straight_in(meta.db_table, columns, generated)
-            return _copy_then_insert(meta.db_table, columns, generated)
-        return _insert_in_chunks(meta.db_table, columns, [values(row) for row in rows])
-
-
-def _insert_in_chunks(table: str, columns: list[str], rows: list[list[Any]]) -> int:
-    """Multi-row INSERTs of BULK_CHUNK rows (SQLite)."""
+        raise RuntimeError(f"queue_selected does not know the outbox columns {sorted(unexpected)}.")
     quote = connection.ops.quote_name
-    names = ", ".join(quote(c) for c in columns)
-    one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    written = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), BULK_CHUNK):
-            chunk = rows[start : start + BULK_CHUNK]
-            # Names come from the model; every value is a parameter.
-            sql = (
-                f"INSERT INTO {quote(table)} ({names}) VALUES "  # noqa: S608  # nosec B608
-                + ", ".join([one_row] * len(chunk))
-                + " ON CONFLICT DO NOTHING"
-            )
-            cursor.execute(sql, [value for row in chunk for value in row])
-            written += max(0, cursor.rowcount)
-    return written
+    place = "row_number() OVER (ORDER BY q.dedupe_key)"
+    if connection.vendor == "postgresql":
+        uuid_sql = f"CAST(%s || lpad(to_hex({place}), 8, '0') AS uuid)"
+    else:
+        uuid_sql = f"%s || printf('%%08x', {place})"  # Django keeps uuids as 32 hex digits
+    values, all_params = [], []
+    for f in fields:
+        if f.attname in fixed:
+            values.append("%s")
+            all_params.append(f.get_db_prep_save(fixed[f.attname], connection))
+        elif f.attname == "uuid":
+            values.append(uuid_sql)
+            all_params.append(_uuid_prefix())
+        else:
+            values.append(f"q.{quote(f.column)}")
+    names = ", ".join(quote(f.column) for f in fields)
+    dedupe = quote(meta.get_field("dedupe_key").column)
+    # Names come from the model's metadata and the caller's SELECT; values are parameters.
+    # nosemgrep: django-raw-sql-formatted - names and the caller's parameterised SELECT
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608  # nosec B608
+        f"SELECT {', '.join(values)} FROM ({select}) AS q "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {quote(meta.db_table)} AS o"
+        f" WHERE o.{dedupe} = q.dedupe_key) ORDER BY q.dedupe_key"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, all_params + params)
+        return max(0, int(cursor.rowcount))
 
 
-def _batch_is_empty(batch: str) -> bool:
-    return not OutboxMessage.objects.filter(batch=batch).exists()
-
-
-def _copy_straight_in(table: str, columns: list[str], rows: Iterator[list[Any]]) -> int:
-    """PostgreSQL, a batch with no rows yet (the first fan-out): COPY into the outbox
-    itself, each row written once. Writers of one batch must take turns (``fan_out``
-    holds the alert's row lock), so the next one sees these rows and goes through
-    ``_copy_then_insert``; if they did not, the unique dedupe key would still refuse a
-    second copy of a row (the COPY fails and rolls back, or deadlocks), never store it."""
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(c) for c in columns)
-    written = 0
-    # nosemgrep: django-raw-sql-formatted - model table and column names only
-    sql = f"COPY {quote(table)} ({names}) FROM STDIN"
-    # The raw cursor's errors become Django's (IntegrityError for a duplicate key).
-    with (
-        connection.wrap_database_errors,
-        connection.cursor() as cursor,
-        cursor.cursor.copy(sql) as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-            written += 1
-    return written
-
-
-def _copy_then_insert(table: str, columns: list[str], rows: Iterator[list[Any]]) -> int:
-    """PostgreSQL: COPY into a temporary table, then one INSERT … SELECT that skips the
-    rows whose unique keys exist. COPY is the fastest way in; the INSERT keeps the
-    dedupe constraint in charge."""
-    # Table and column names come from the model's metadata, never from input; values
-    # travel through COPY (hence the nosec and nosemgrep markers below).
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(c) for c in columns)
-    load = "rr_outbox_load"
-    with connection.wrap_database_errors, connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {load} ON COMMIT DROP AS "  # noqa: S608  # nosec B608
-            f"SELECT {names} FROM {quote(table)} WITH NO DATA"
-        )
-        # nosemgrep: django-raw-sql-formatted - model names and a constant table name
-        with cursor.cursor.copy(f"COPY {load} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {quote(table)} ({names}) SELECT {names} FROM {load} "  # noqa: S608  # nosec B608
-            "ON CONFLICT DO NOTHING"
-        )
-        written = max(0, int(cursor.rowcount))
-        # nosemgrep: django-raw-sql-formatted - a constant table name
-        cursor.execute(f"DROP TABLE {load}")
-    return written
+def _uuid_prefix() -> str:
+    """The first 24 of a version 7 uuid's 32 hex digits: milliseconds since the epoch,
+    the version, 42 random bits and the variant. The last 8 digits are each row's place
+    in its fan-out, so the rows of one fan-out differ there and two fan-outs in the same
+    millisecond differ in the random bits (a clash would fail the INSERT, never skip a
+    row: only the dedupe key's conflicts are skipped)."""
+    millis = time.time_ns() // 1_000_000
+    value = ((millis & (2**48 - 1)) << 80) | (int.from_bytes(os.urandom(16), "big") & (2**80 - 1))
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return f"{value:032x}"[:24]
 
 
 def contact_for(phone: str) -> Contact:
@@ -351,7 +264,7 @@ def _claim(now: datetime, limit: int, token: str) -> list[OutboxMessage]:
         due = list(
             OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=OutboxStatus.QUEUED, next_attempt_at__lte=now)
-            .select_related("contact", "shared_body")
+            .select_related("contact")
             .order_by("priority", "next_attempt_at", "pk")[:limit]
         )
         if due:
@@ -363,6 +276,7 @@ def _claim(now: datetime, limit: int, token: str) -> list[OutboxMessage]:
             )
     for message in due:
         message.attempts += 1
+    attach_shared_texts(due)
     return due
 
 
@@ -693,11 +607,12 @@ def release_expired_leases(*, now: datetime | None = None, limit: int = 500) -> 
     moment = now or timezone.now()
     stale = list(
         OutboxMessage.objects.filter(status=OutboxStatus.SENDING, lease_until__lt=moment)
-        .select_related("contact", "shared_body")
+        .select_related("contact")
         .order_by("lease_until")[:limit]
     )
     if not stale:
         return 0
+    attach_shared_texts(stale)
     provider = active_provider()
     released = 0
     for message in stale:

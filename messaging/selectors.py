@@ -7,7 +7,14 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from messaging.models import Contact, InboundKind, InboundMessage, OptOut, OutboxMessage
+from messaging.models import (
+    Contact,
+    InboundKind,
+    InboundMessage,
+    OptOut,
+    OutboxMessage,
+    attach_shared_texts,
+)
 
 
 @dataclass(frozen=True)
@@ -67,13 +74,13 @@ def conversation_with(phone_hash: str, *, provider: str, limit: int = 50) -> lis
     inbound: QuerySet[InboundMessage] = InboundMessage.objects.filter(
         sender_hash=phone_hash, provider=provider
     ).order_by("-received_at", "-pk")[:limit]
-    outbound: QuerySet[OutboxMessage] = (
-        OutboxMessage.objects.filter(recipient_hash=phone_hash, provider=provider)
-        .select_related("shared_body")
-        .order_by("-created_at", "-pk")[:limit]
-    )
+    outbound: QuerySet[OutboxMessage] = OutboxMessage.objects.filter(
+        recipient_hash=phone_hash, provider=provider
+    ).order_by("-created_at", "-pk")[:limit]
     lines = [ConversationLine(True, m.body, m.received_at, m.language) for m in inbound]
-    lines += [ConversationLine(False, m.text, m.created_at, m.language) for m in outbound]
+    sent = list(outbound)
+    attach_shared_texts(sent)
+    lines += [ConversationLine(False, m.text, m.created_at, m.language) for m in sent]
     # A reply is created just after its message; inbound first on a tie.
     lines.sort(key=lambda line: (line.at, not line.inbound))
     return lines[-limit:]

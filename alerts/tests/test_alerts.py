@@ -4,9 +4,12 @@ bulk nearest first, paused, resumed, cancelled, limited per area, switched off."
 from __future__ import annotations
 
 import itertools
+import random
+import threading
 from datetime import timedelta
 from typing import Any
 
+import h3
 import pytest
 from django.utils import timezone
 from hypothesis import given
@@ -15,17 +18,26 @@ from hypothesis import strategies as st
 
 from accounts.models import User
 from alerts import actions, subscriptions
-from alerts.models import Alert, AlertKind, AlertStatus, AlertTemplate
+from alerts.models import Alert, AlertKind, AlertStatus, AlertTemplate, Subscriber, SubscriberCell
 from alerts.tests.conftest import incident_at
 from alerts.tests.factories import subscriber
 from conftest import DOWNTOWN, FRUITVALE, committed
+from core import retention
+from core.geo import Point, distance_meters
 from core.models import AuditAction, AuditEvent
 from core.sms import segments
 from incidents import actions as incident_actions
 from incidents.models import Incident, IncidentStatus
 from messaging import outbox
-from messaging.models import OptOut, OutboxMessage, OutboxStatus
+from messaging.models import (
+    OptOut,
+    OutboxBody,
+    OutboxMessage,
+    OutboxStatus,
+    attach_shared_texts,
+)
 from messaging.providers import SendError
+from messaging.selectors import conversation_with
 
 BODIES = {
     "en": "VERIFIED: agents at International & 35th.",
@@ -195,9 +207,46 @@ def test_each_subscriber_gets_their_language_nearest_first(
     assert [r.recipient_hash for r in rows] == [p.phone_hash for p in by_distance]
     assert [r.text for r in rows] == [BODIES[p.language] for p in by_distance]
     # One encrypted text per language, not one per recipient.
-    assert len({r.shared_body_id for r in rows}) == 2
+    assert OutboxBody.objects.filter(batch=alert.batch).count() == 2
     assert all(r.body is None and r.valid_until == alert.valid_until for r in rows)
     assert all(r.status == OutboxStatus.QUEUED for r in rows)
+
+
+@pytest.mark.django_db
+def test_the_queue_is_by_each_persons_nearest_cell_then_sign_up_order(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    """The database orders by cell ranks computed here; the order must be the one the
+    distances give: each person by the nearest of their cells, ties by who signed up
+    first. Many people share cells and distances, so ties are common."""
+    rng = random.Random(3)
+    for _ in range(60):
+        subscriber(
+            at=(FRUITVALE[0] + rng.uniform(-0.03, 0.03), FRUITVALE[1] + rng.uniform(-0.03, 0.03)),
+            radius_m=rng.choice([100, 500, 1500]),
+            language=rng.choice(["en", "es", "fr"]),
+        )
+    alert = actions.approve(
+        actor=second_dispatcher, alert=compose(verified, dispatcher, radius_m=2500)
+    )
+    actions.fan_out(alert.pk)
+    cells = set(actions.audience_cells(verified, 2500))
+    nearest: dict[int, float] = {}
+    for person_id, cell in SubscriberCell.objects.values_list("subscriber_id", "h3_cell"):
+        if cell in cells:
+            place = Point(*h3.cell_to_latlng(h3.int_to_str(cell)))
+            far = distance_meters(verified.point, place)
+            nearest[person_id] = min(far, nearest.get(person_id, far))
+    expected = sorted(nearest, key=lambda person_id: (nearest[person_id], person_id))
+    rows = OutboxMessage.objects.filter(batch=alert.batch).order_by("priority")
+    got = [int(key.rsplit(":", 1)[1]) for key in rows.values_list("dedupe_key", flat=True)]
+    assert len(expected) > 20 and got == expected
+    assert list(rows.values_list("priority", flat=True)) == list(range(len(expected)))
+    # French has no text: those people get the first language written.
+    languages = dict(Subscriber.objects.values_list("pk", "language"))
+    assert [row.language for row in rows] == [
+        "en" if languages[person_id] == "fr" else languages[person_id] for person_id in got
+    ]
 
 
 @pytest.mark.django_db
@@ -218,25 +267,83 @@ def test_fanning_out_again_writes_nothing_twice(
     assert f"{alert.batch}:{late.pk:010d}" in second
 
 
-@pytest.mark.django_db
-def test_a_concurrent_first_fan_out_fails_instead_of_writing_twice(
-    verified: Incident, dispatcher: User, second_dispatcher: User, monkeypatch: Any
+@pytest.mark.django_db(transaction=True)
+def test_two_fan_outs_at_once_write_each_row_once(
+    verified: Incident, dispatcher: User, second_dispatcher: User
 ) -> None:
-    """PostgreSQL copies a batch's first rows straight into the outbox; if another
-    writer's rows appear after the emptiness check, the unique dedupe key refuses the
-    copy (the fan-out task fails and is run again) and nothing is there twice."""
-    from django.db import IntegrityError, connection, transaction
+    """A fan-out task run twice at once (a lease given up too early): the second waits
+    for the first's lock on the alert, then finds every row there and adds none."""
+    from django.db import connection, connections
 
     if connection.vendor != "postgresql":
-        pytest.skip("the straight COPY is PostgreSQL's path")
-    for metres in (100, 300, 500):
+        pytest.skip("SQLite runs one writer at a time anyway")
+    for metres in range(0, 1200, 100):
         subscriber(at=north_of(FRUITVALE, metres))
-    alert = approve(compose(verified, dispatcher), second_dispatcher)
-    assert actions.fan_out(alert.pk) == 3
-    monkeypatch.setattr(outbox, "_batch_is_empty", lambda batch: True)
-    with pytest.raises(IntegrityError), transaction.atomic():
-        actions.fan_out(alert.pk)
-    assert OutboxMessage.objects.filter(batch=alert.batch).count() == 3
+    alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            counts.append(actions.fan_out(alert.pk))
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=run) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert counts == [12, 12]
+    rows = OutboxMessage.objects.filter(batch=alert.batch)
+    keys = list(rows.values_list("dedupe_key", flat=True))
+    assert len(keys) == len(set(keys)) == 12
+    assert OutboxBody.objects.filter(batch=alert.batch).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_list_of_alert_messages_reads_their_texts_in_one_query(
+    verified: Incident,
+    dispatcher: User,
+    second_dispatcher: User,
+    django_assert_num_queries: Any,
+) -> None:
+    people = [
+        subscriber(at=north_of(FRUITVALE, metres), language=language)
+        for metres, language in [(100, "en"), (300, "es"), (500, "es"), (700, "en")]
+    ]
+    alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    actions.fan_out(alert.pk)
+    rows = list(OutboxMessage.objects.filter(batch=alert.batch).order_by("priority"))
+    with django_assert_num_queries(1):
+        attach_shared_texts(rows)
+        texts = [row.text for row in rows]
+    assert texts == [BODIES[language] for language in ("en", "es", "es", "en")]
+    # One on its own reads its text itself.
+    assert OutboxMessage.objects.get(pk=rows[1].pk).text == BODIES["es"]
+    # A person's conversation (the test phone) shows the alert they were sent.
+    lines = conversation_with(people[1].phone_hash, provider=rows[1].provider)
+    assert [(line.inbound, line.body) for line in lines] == [(False, BODIES["es"])]
+
+
+@pytest.mark.django_db
+def test_an_alerts_texts_stay_while_it_is_live_and_go_with_its_last_message(
+    verified: Incident, dispatcher: User, second_dispatcher: User
+) -> None:
+    """Rows are found by batch, not by a key: the purge must not take the text of an
+    alert whose fan-out may still be writing rows for it."""
+    subscriber(at=north_of(FRUITVALE, 100))
+    alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
+    actions.fan_out(alert.pk)
+    texts = OutboxBody.objects.filter(batch=alert.batch)
+    later = timezone.now() + timedelta(days=400)
+    OutboxMessage.objects.filter(batch=alert.batch).delete()
+    retention.purge_outbox(later, 100)
+    assert texts.count() == 2  # still sending: a fan-out run again needs them
+    actions.cancel(actor=dispatcher, alert=alert)
+    retention.purge_outbox(later, 100)
+    assert texts.count() == 0
 
 
 # Sending, pausing, cancelling

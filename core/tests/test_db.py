@@ -8,7 +8,7 @@ from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from core.db import by_pk, one_of
+from core.db import by_pk, int_rows, one_of
 from dispatch.models import Responder
 from dispatch.tests.factories import responder
 from incidents.models import Incident
@@ -76,3 +76,30 @@ def test_the_statement_does_not_grow_with_the_values_on_postgresql() -> None:
 def test_only_integers_reach_the_statement() -> None:
     with pytest.raises(ValueError):
         one_of("id", ["1}, {2"])  # type: ignore[list-item]  # what a caller must not pass
+
+
+@pytest.mark.django_db
+def test_rows_of_integers_join_as_a_table_of_any_size() -> None:
+    # Large values (H3 cells use all 63 bits) come back exactly, in every column.
+    rows = [(631_210_968_840_516_095 + i, i % 7) for i in range(2000)]
+    relation, params = int_rows("d", ("cell", "cell_rank"), rows)
+    small, small_params = int_rows("d", ("cell", "cell_rank"), rows[:3])
+    if connection.vendor == "postgresql":
+        assert relation == small and len(params) == len(small_params) == 2
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT d.cell, d.cell_rank FROM {relation}", params)  # noqa: S608
+        assert sorted(cursor.fetchall()) == rows
+        cursor.execute(f"SELECT COUNT(*) FROM {small}", small_params)  # noqa: S608
+        assert cursor.fetchone() == (3,)
+        empty, empty_params = int_rows("d", ("cell",), [])
+        cursor.execute(f"SELECT COUNT(*) FROM {empty}", empty_params)  # noqa: S608
+        assert cursor.fetchone() == (0,)
+
+
+def test_rows_of_integers_refuse_anything_else() -> None:
+    with pytest.raises(ValueError):
+        int_rows("d", ("cell",), [("1], [2",)])  # type: ignore[list-item]
+    with pytest.raises(ValueError):
+        int_rows("d", ("cell", "rank"), [(1,)])  # a value missing
+    with pytest.raises(ValueError):
+        int_rows("d; DROP TABLE x", ("cell",), [(1,)])  # names are identifiers
