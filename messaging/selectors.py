@@ -75,7 +75,7 @@ def conversation_with(phone_hash: str, *, provider: str, limit: int = 50) -> lis
         sender_hash=phone_hash, provider=provider
     ).order_by("-received_at", "-pk")[:limit]
     outbound: QuerySet[OutboxMessage] = OutboxMessage.objects.filter(
-        recipient_hash=phone_hash, provider=provider
+        contact__phone_hash=phone_hash, provider=provider
     ).order_by("-created_at", "-pk")[:limit]
     lines = [ConversationLine(True, m.body, m.received_at, m.language) for m in inbound]
     sent = list(outbound)
