@@ -52,7 +52,7 @@ def statements(*, database: str, schema: str, owner: str, app: str, transfer: bo
         create.format(name=app, ident=app_role),
         # Whoever ran this (a superuser) must not pass its own powers on.
         f"ALTER ROLE {app_role} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT",
-        f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {own}, {app_role}",
+        f"GRANT CONNECT ON DATABASE {db} TO {own}, {app_role}",
         f"GRANT USAGE, CREATE ON SCHEMA {sch} TO {own}",
         f"REVOKE CREATE ON SCHEMA {sch} FROM {app_role}",
         f"GRANT USAGE ON SCHEMA {sch} TO {app_role}",
