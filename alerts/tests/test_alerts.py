@@ -239,7 +239,7 @@ def test_the_queue_is_by_each_persons_nearest_cell_then_sign_up_order(
             nearest[person_id] = min(far, nearest.get(person_id, far))
     expected = sorted(nearest, key=lambda person_id: (nearest[person_id], person_id))
     rows = OutboxMessage.objects.filter(batch=alert.batch).order_by("priority")
-    got = [int(key.rsplit(":", 1)[1]) for key in rows.values_list("dedupe_key", flat=True)]
+    got = [int(str(key).rsplit(":", 1)[1]) for key in rows.values_list("dedupe_key", flat=True)]
     assert len(expected) > 20 and got == expected
     assert list(rows.values_list("priority", flat=True)) == list(range(len(expected)))
     # French has no text: those people get the first language written.
