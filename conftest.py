@@ -6,13 +6,14 @@ import gc
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client, TestCase
 from twilio.request_validator import RequestValidator
 
@@ -28,6 +29,9 @@ DEMO_AREA = Path(__file__).resolve().parent / "demo" / "neighbourhoods.geojson"
 FRUITVALE = (37.7766, -122.2265)
 DOWNTOWN = (37.8080, -122.2720)
 OUTSIDE_AREA = (37.8715, -122.2730)  # Berkeley: valid, but not covered
+
+
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -132,6 +136,33 @@ def committed() -> Any:
     (queued tasks, console wake-ups) would otherwise never run.
     """
     return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def at_once(count: int, work: Callable[[], T]) -> list[T]:
+    """Run ``work`` in ``count`` threads released together, each with its own database
+    connection (closed when it ends); their results in the order they finished. The
+    first error a thread raised is raised here once all have ended."""
+    barrier = threading.Barrier(count)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(work())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def sms_params(sid: str, body: str, sender: str = "+15105550123", **more: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ from alerts import actions, subscriptions
 from alerts.models import Alert, AlertKind, AlertStatus, AlertTemplate, Subscriber, SubscriberCell
 from alerts.tests.conftest import incident_at
 from alerts.tests.factories import subscriber
-from conftest import DOWNTOWN, FRUITVALE, committed
+from conftest import DOWNTOWN, FRUITVALE, at_once, committed
 from core import retention
 from core.geo import Point, distance_meters
 from core.models import AuditAction, AuditEvent
@@ -273,28 +272,14 @@ def test_two_fan_outs_at_once_write_each_row_once(
 ) -> None:
     """A fan-out task run twice at once (a lease given up too early): the second waits
     for the first's lock on the alert, then finds every row there and adds none."""
-    from django.db import connection, connections
+    from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs one writer at a time anyway")
     for metres in range(0, 1200, 100):
         subscriber(at=north_of(FRUITVALE, metres))
     alert = actions.approve(actor=second_dispatcher, alert=compose(verified, dispatcher))
-    barrier = threading.Barrier(2)
-    counts: list[int] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            counts.append(actions.fan_out(alert.pk))
-        finally:
-            connections.close_all()
-
-    workers = [threading.Thread(target=run) for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    counts = at_once(2, lambda: actions.fan_out(alert.pk))
     assert counts == [12, 12]
     rows = OutboxMessage.objects.filter(batch=alert.batch)
     keys = list(rows.values_list("dedupe_key", flat=True))

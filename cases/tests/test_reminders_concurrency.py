@@ -9,13 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from accounts.models import Role
 from cases import reminders
 from cases.models import HearingReminder, ReminderLead, ReminderStatus
 from cases.tests.hearing_factories import add_hearing, make_case, make_contact
-from conftest import make_user
+from conftest import at_once, make_user
 from messaging.models import OutboxMessage
 
 CONTACTS = 10
@@ -41,26 +40,7 @@ def test_two_senders_at_once_send_each_reminder_once(monkeypatch: pytest.MonkeyP
         return real_queue(**kwargs)
 
     monkeypatch.setattr(reminders, "queue_sms", slow_queue)
-    barrier = threading.Barrier(2)
-    results: list[reminders.SendResult] = []
-    errors: list[BaseException] = []
-
-    def sender() -> None:
-        try:
-            barrier.wait()
-            results.append(reminders.send_due(now=evening, limit=3))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sender) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    results = at_once(2, lambda: reminders.send_due(now=evening, limit=3))
     assert in_flight.is_set()
     assert sum(r.sent for r in results) == CONTACTS
     assert OutboxMessage.objects.count() == CONTACTS

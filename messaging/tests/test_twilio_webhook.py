@@ -3,7 +3,6 @@ gets an answer in their language."""
 
 from __future__ import annotations
 
-import threading
 import xml.etree.ElementTree as ET
 from typing import Any
 from unittest import mock
@@ -12,7 +11,7 @@ import pytest
 from django.db import DatabaseError, connection
 from django.test import Client
 
-from conftest import post_twilio, sign, sms_params
+from conftest import at_once, post_twilio, sign, sms_params
 from core import phones
 from incidents.models import Incident
 from intake.models import Report, ReportStatus
@@ -251,22 +250,7 @@ class TestKeywords:
 @pytest.mark.django_db(transaction=True)
 def test_the_same_message_from_parallel_threads_is_stored_once() -> None:
     params = sms_params("SMrace", "ICE vans outside the church")
-    statuses: list[int] = []
-    barrier = threading.Barrier(5)
-
-    def deliver() -> None:
-        client = Client()
-        barrier.wait()
-        try:
-            statuses.append(post_twilio(client, PATH, params).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_once(5, lambda: post_twilio(Client(), PATH, params).status_code)
     assert statuses == [200] * 5
     assert InboundMessage.objects.count() == 1
     assert Report.objects.count() == 1
