@@ -154,8 +154,10 @@ def drain_estimate(recipients: int, segments: int = 1) -> DrainEstimate:
 
 def _audience_query(incident: Incident, radius_m: int) -> Any:
     """Subscribers of the cells around the incident who are active and have not opted
-    out. "Is among the subscribers of these cells" lets the database start from the
-    cells; "has a cell in the list" let SQLite start from every subscriber instead."""
+    out (the count the compose page shows; ``_audience_select`` writes the same people,
+    and a test holds the two together). "Is among the subscribers of these cells" lets
+    the database start from the cells; "has a cell in the list" let SQLite start from
+    every subscriber instead."""
     in_area = SubscriberCell.objects.filter(h3_cell__in=audience_cells(incident, radius_m))
     opted_out = OptOut.objects.filter(phone_hash=OuterRef("phone_hash"))
     return Subscriber.objects.filter(

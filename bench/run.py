@@ -411,13 +411,14 @@ def _measure_intake(
     }
 
 
-def count_in_database(env: dict[str, str], script: str) -> int:
+def count_in_database(env: dict[str, str], script: str, sid_prefix: str) -> int:
     """What ``script`` prints last, run by ``manage.py shell`` against the benchmark's
-    database (the server's settings, not this process's)."""
+    database (the server's settings, not this process's). The script is a constant; it
+    reads the SID prefix from RR_BENCH_SID_PREFIX, so no value is formatted into code."""
     result = subprocess.run(  # noqa: S603 - our interpreter and manage.py, a fixed script
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,
-        env=env,
+        env={**env, "RR_BENCH_SID_PREFIX": sid_prefix},
         check=True,
         capture_output=True,
         text=True,
@@ -428,10 +429,11 @@ def count_in_database(env: dict[str, str], script: str) -> int:
 def stored_messages(env: dict[str, str], sid_prefix: str) -> int:
     """Inbound messages stored whose provider SID starts with ``sid_prefix``."""
     script = (
-        "from messaging.models import InboundMessage as M; "
-        f"print(M.objects.filter(provider_sid__startswith={sid_prefix!r}).count())"
+        "import os; from messaging.models import InboundMessage as M; "
+        "print(M.objects.filter("
+        "provider_sid__startswith=os.environ['RR_BENCH_SID_PREFIX']).count())"
     )
-    return count_in_database(env, script)
+    return count_in_database(env, script, sid_prefix)
 
 
 def _intake_result(
@@ -640,11 +642,12 @@ def voicemails_stored(env: dict[str, str], sid_prefix: str) -> int:
     """Calls whose SID starts with ``sid_prefix`` that ended as a voicemail with its
     report to call back."""
     script = (
-        "from calls.models import Call as C; "
-        f"print(C.objects.filter(provider_sid__startswith={sid_prefix!r}, state='ended', "
-        "outcome='voicemail', report__isnull=False, recording_sid__gt='').count())"
+        "import os; from calls.models import Call as C; "
+        "print(C.objects.filter(provider_sid__startswith=os.environ['RR_BENCH_SID_PREFIX'], "
+        "state='ended', outcome='voicemail', report__isnull=False, "
+        "recording_sid__gt='').count())"
     )
-    return count_in_database(env, script)
+    return count_in_database(env, script, sid_prefix)
 
 
 def bench_voice(quick: bool) -> list[dict[str, Any]]:

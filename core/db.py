@@ -30,7 +30,7 @@ def one_of(column: str, values: Sequence[int]) -> tuple[str, list[Any]]:
     """
     numbers = [int(v) for v in values]  # only integers reach the array's text
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::bigint[])", ["{" + ",".join(map(str, numbers)) + "}"]
+        return f"{column} = ANY(%s::bigint[])", [_bigint_array(numbers)]
     return f"{column} IN ({', '.join(['%s'] * len(numbers))})", numbers
 
 
@@ -52,14 +52,18 @@ def int_rows(
         raise ValueError(f"every row needs {width} values")
     if connection.vendor == "postgresql":
         arrays = ", ".join(["%s::bigint[]"] * width)
-        params: list[Any] = [
-            "{" + ",".join(str(row[i]) for row in numbers) + "}" for i in range(width)
-        ]
+        params: list[Any] = [_bigint_array([row[i] for row in numbers]) for i in range(width)]
         return f"unnest({arrays}) AS {alias}({', '.join(names)})", params
     picks = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(names))
     rows_json = "[" + ",".join("[" + ",".join(map(str, row)) + "]" for row in numbers) + "]"
     # nosemgrep: django-raw-sql-formatted - identifiers checked above; values are a parameter
     return f"(SELECT {picks} FROM json_each(%s)) AS {alias}", [rows_json]  # noqa: S608  # nosec B608
+
+
+def _bigint_array(numbers: Sequence[int]) -> str:
+    """The text of a PostgreSQL bigint array, sent as one parameter: a Python list is
+    dumped element by element, checking each for quoting."""
+    return "{" + ",".join(map(str, numbers)) + "}"
 
 
 def by_pk(model: type[Model], pks: Sequence[int]) -> dict[int, Any]:
