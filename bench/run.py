@@ -153,6 +153,8 @@ def bench_env(database_url: str, var_dir: str) -> dict[str, str]:
         "RR_LOG_LEVEL": "WARNING",
         # A loopback flood from one client is the point here, not something to limit.
         "RR_WEB_REPORTS_PER_HOUR": "1000000",
+        # As in production (docs/DEPLOY.md): the webhook accepts, the workers store.
+        "RR_SMS_ACCEPT_FIRST": "1",
     }
 
 
@@ -427,11 +429,13 @@ def count_in_database(env: dict[str, str], script: str, sid_prefix: str) -> int:
 
 
 def stored_messages(env: dict[str, str], sid_prefix: str) -> int:
-    """Inbound messages stored whose provider SID starts with ``sid_prefix``."""
+    """Inbound messages kept in the database, stored or accepted (RR_SMS_ACCEPT_FIRST:
+    durable, for the worker to store), whose provider SID starts with ``sid_prefix``."""
     script = (
-        "import os; from messaging.models import InboundMessage as M; "
-        "print(M.objects.filter("
-        "provider_sid__startswith=os.environ['RR_BENCH_SID_PREFIX']).count())"
+        "import os; from messaging.models import AcceptedMessage as A, InboundMessage as M; "
+        "p = os.environ['RR_BENCH_SID_PREFIX']; "
+        "print(M.objects.filter(provider_sid__startswith=p).count() "
+        "+ A.objects.filter(provider_sid__startswith=p).count())"
     )
     return count_in_database(env, script, sid_prefix)
 

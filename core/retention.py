@@ -575,14 +575,26 @@ def _due_inbound(cutoff: datetime) -> Any:
     return InboundMessage.objects.filter(_copy_gone(), received_at__lte=cutoff)
 
 
+def _due_accepted(cutoff: datetime) -> Any:
+    """Texts accepted by the webhook and never stored (held, or no worker ran) for as
+    long as a stored one is kept."""
+    from messaging.models import AcceptedMessage
+
+    return AcceptedMessage.objects.filter(received_at__lte=cutoff)
+
+
 def count_inbound(cutoff: datetime) -> Counts:
-    return {"messages": _due_inbound(cutoff).count()}
+    counts: Counts = {"messages": _due_inbound(cutoff).count()}
+    _add(counts, "accepted", _due_accepted(cutoff).count())
+    return counts
 
 
 def purge_inbound(cutoff: datetime, size: int) -> Counts:
     from messaging.models import InboundMessage, OutboxMessage
 
     counts: Counts = {}
+    for batch in _each_batch(_due_accepted(cutoff), size):
+        _add(counts, "accepted", _due_accepted(cutoff).filter(pk__in=batch).delete()[0])
     for batch in _each_batch(_due_inbound(cutoff), size):
         # The replies go with them (they are rows of the conversation, not records).
         _total, deleted = _due_inbound(cutoff).filter(pk__in=batch).delete()

@@ -96,6 +96,46 @@ class InboundMessage(models.Model):
             step()
 
 
+class AcceptedMessage(models.Model):
+    """An inbound SMS the webhook accepted in one INSERT and answered with nothing
+    (RR_SMS_ACCEPT_FIRST): a worker stores and routes it through the normal path
+    (``messaging.accepted``), in arrival order, and sends its reply through the outbox.
+    The row is deleted in the transaction that stores the message."""
+
+    provider = models.CharField(max_length=16)
+    provider_sid = models.CharField(max_length=64)
+    received_at = models.DateTimeField(default=timezone.now)
+    # As the provider sent it: normalising and hashing wait for the worker. Each field
+    # is sealed to its row by the provider's id (unique here), which saves the one
+    # index a uuid would cost every text.
+    sender = EncryptedTextField(row_key="provider_sid")
+    recipient = models.CharField(max_length=32, blank=True)
+    body = EncryptedTextField(row_key="provider_sid", blank=True, default="")
+    media_urls = EncryptedTextField(
+        row_key="provider_sid", blank=True, default="", help_text=_("JSON list.")
+    )
+    # What the sender was already told (a text replayed from the spool, answered there);
+    # empty: nothing, so the reply goes out through the outbox.
+    answered = EncryptedTextField(row_key="provider_sid", blank=True, default="")
+    # A message the normal path refused this many times is held, not retried, so it
+    # cannot stop the queue; `manage.py replay_spool --release-held` releases held ones.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    held = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_sid"], name="accepted_provider_sid_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(held=False), name="accepted_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} message {self.provider_sid} (accepted)"
+
+
 class Contact(models.Model):
     """One phone number we send to, stored once: encrypted, found by its keyed hash.
 

@@ -44,7 +44,7 @@ from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 
 from core import crypto, phones
-from messaging import router
+from messaging import accepted, router
 from messaging.actions import MAX_BODY_CHARS, receive_sms
 from messaging.selectors import is_opted_out
 
@@ -363,16 +363,7 @@ def replay(limit: int | None = None) -> ReplayResult | None:
             except FileNotFoundError:
                 continue
             try:
-                received = receive_sms(
-                    provider=message.provider,
-                    provider_sid=message.provider_sid,
-                    sender=message.sender,
-                    recipient=message.recipient,
-                    body=message.body,
-                    media_urls=message.media_urls,
-                    received_at=message.received_at,
-                    answered=message.answered,
-                )
+                created = _store_spooled(message)
             except OUTAGE_ERRORS:
                 _drop_broken_connection()
                 result.remaining = len(files) - index
@@ -385,11 +376,38 @@ def replay(limit: int | None = None) -> ReplayResult | None:
                 result.corrupt += 1
                 continue
             _remove(path)
-            if received.created:
+            if created:
                 result.stored += 1
             else:
                 result.duplicates += 1
         return result
+
+
+def _store_spooled(message: SpooledMessage) -> bool:
+    """Store a spooled text through the normal path, or, when the webhook accepts
+    first, join the accepted texts (so the worker keeps one order for both); whether it
+    was new."""
+    if settings.RR_SMS_ACCEPT_FIRST:
+        return accepted.accept(
+            provider=message.provider,
+            provider_sid=message.provider_sid,
+            sender=message.sender,
+            recipient=message.recipient,
+            body=message.body,
+            media_urls=message.media_urls,
+            answered=message.answered,
+            received_at=message.received_at,
+        )
+    return receive_sms(
+        provider=message.provider,
+        provider_sid=message.provider_sid,
+        sender=message.sender,
+        recipient=message.recipient,
+        body=message.body,
+        media_urls=message.media_urls,
+        received_at=message.received_at,
+        answered=message.answered,
+    ).created
 
 
 _last_outage = -math.inf
@@ -427,8 +445,20 @@ def receive_or_spool(
 
     Raises SpoolFull when it can be neither stored nor spooled."""
     database_down = False
-    if not pending() and not backlogged():
+    accept_first = settings.RR_SMS_ACCEPT_FIRST
+    # Accepting costs one INSERT, so a backlog of webhooks is no reason to spool then.
+    if not pending() and (accept_first or not backlogged()):
         try:
+            if accept_first:
+                accepted.accept(
+                    provider=provider,
+                    provider_sid=provider_sid,
+                    sender=sender,
+                    recipient=recipient,
+                    body=body,
+                    media_urls=media_urls,
+                )
+                return ""
             return receive_sms(
                 provider=provider,
                 provider_sid=provider_sid,

@@ -404,6 +404,10 @@ RR_SPOOL_MAX_MESSAGES = env_int("RR_SPOOL_MAX_MESSAGES", 20000)
 # SMS webhooks waiting in one web process beyond which new texts go to the spool and are
 # stored behind it, so a surge is answered at once (0: always store first).
 RR_SMS_WEBHOOK_BACKLOG = env_int("RR_SMS_WEBHOOK_BACKLOG", 16)
+# Accept first: the SMS webhook writes each text in one INSERT and answers with nothing;
+# the task workers (`manage.py run_worker`) store and route it and send the reply through
+# the outbox (messaging/accepted.py). Off: the webhook stores, routes and answers inline.
+RR_SMS_ACCEPT_FIRST = env_bool("RR_SMS_ACCEPT_FIRST")
 # How long a sender owns the messages it claimed; a dead sender's rows are settled after.
 RR_SMS_LEASE_SECONDS = env_int("RR_SMS_LEASE_SECONDS", 60)
 # How often the worker settles dead senders' leases and wakes the sender for due rows.

@@ -6,12 +6,14 @@ import time
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import InterfaceError, OperationalError, connections
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from core import periodic
+from messaging import accepted
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +23,9 @@ OUTAGE_PAUSE_SECONDS = 1.0
 
 class Command(BaseCommand):
     help = (
-        "Run background work: the Tasks database worker, plus the periodic housekeeping "
-        "jobs (retrying unfinished intake, and later sweeps). Run one or more per host."
+        "Run background work: the Tasks database worker, the texts the SMS webhook "
+        "accepted to store later, and the periodic housekeeping jobs (retrying "
+        "unfinished intake, and later sweeps). Run one or more per host."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -43,6 +46,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         if not options["no_periodic"]:
             periodic.start_thread(stop)
+        if settings.RR_SMS_ACCEPT_FIRST:
+            # Texts the webhook accepted without storing: stored here as they come.
+            accepted.start_thread(stop)
         worker = Worker(
             queue_names=["*"],
             interval=options["interval"],

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging import spool
+from messaging import accepted, spool
 
 
 class Command(BaseCommand):
@@ -21,8 +21,19 @@ class Command(BaseCommand):
             action="store_true",
             help="first put files set aside as unreadable or failed back in the queue",
         )
+        parser.add_argument(
+            "--release-held",
+            action="store_true",
+            help=(
+                "put accepted texts the worker held after failing to store them back in "
+                "its queue (RR_SMS_ACCEPT_FIRST), then stop"
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["release_held"]:
+            self.stdout.write(f"{accepted.release_held()} held accepted texts released.")
+            return
         if options["release_quarantined"]:
             self.stdout.write(f"{spool.release_quarantined()} quarantined files released.")
         result = spool.replay()

@@ -1,0 +1,214 @@
+"""Accept first (RR_SMS_ACCEPT_FIRST): the webhook keeps each text in one INSERT and
+answers with nothing; the worker stores and routes it in order and replies through the
+outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+from django.test import Client
+
+from conftest import post_twilio, sms_params
+from messaging import accepted, spool
+from messaging.models import (
+    AcceptedMessage,
+    InboundKind,
+    InboundMessage,
+    OptOut,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+)
+
+PATH = "/hooks/twilio/sms"
+SENDER = "+15105550123"
+BODY = "Agents at the Fruitvale BART station right now"
+
+
+@pytest.fixture(autouse=True)
+def _accept_first(settings: Any) -> Any:
+    settings.RR_SMS_ACCEPT_FIRST = True
+    with mock.patch("messaging.spool.start_replayer"):
+        yield
+
+
+@pytest.mark.django_db
+def test_the_webhook_keeps_the_text_encrypted_and_answers_nothing(client: Client) -> None:
+    response = post_twilio(client, PATH, sms_params("SMa1", BODY))
+    assert response.status_code == 200
+    assert b"<Message" not in response.content
+    assert not InboundMessage.objects.exists()
+    (row,) = AcceptedMessage.objects.all()
+    assert (row.sender, row.body, row.provider_sid) == (SENDER, BODY, "SMa1")
+    sealed = AcceptedMessage.objects.values_list("sender", "body").get()
+    raw = " ".join(value.token for value in sealed)  # type: ignore[attr-defined]
+    assert SENDER not in raw and "Fruitvale" not in raw
+
+
+@pytest.mark.django_db
+def test_the_worker_stores_routes_and_replies_through_the_outbox(client: Client) -> None:
+    post_twilio(client, PATH, sms_params("SMa2", BODY))
+    result = accepted.store_accepted()
+    assert result is not None and result.stored == 1
+    assert not AcceptedMessage.objects.exists()
+    message = InboundMessage.objects.get(provider_sid="SMa2")
+    assert message.kind == InboundKind.REPORT
+    # Nothing was answered in the webhook's response: the reply waits in the outbox.
+    reply = OutboxMessage.objects.get(kind=OutboxKind.REPLY)
+    assert reply.status == OutboxStatus.QUEUED
+    assert "received your report" in reply.text
+
+
+@pytest.mark.django_db
+def test_a_retry_is_kept_once_and_stored_once(client: Client) -> None:
+    for _ in range(2):
+        assert post_twilio(client, PATH, sms_params("SMa3", BODY)).status_code == 200
+    assert AcceptedMessage.objects.count() == 1
+    accepted.store_accepted()
+    # The provider retries after the worker stored it: accepted again, nothing new.
+    post_twilio(client, PATH, sms_params("SMa3", BODY))
+    result = accepted.store_accepted()
+    assert result is not None and (result.stored, result.duplicates) == (0, 1)
+    assert InboundMessage.objects.filter(provider_sid="SMa3").count() == 1
+    assert OutboxMessage.objects.filter(kind=OutboxKind.REPLY).count() == 1
+    assert not AcceptedMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_senders_stop_and_start_keep_their_order(client: Client) -> None:
+    post_twilio(client, PATH, sms_params("SMa4", "STOP"))
+    post_twilio(client, PATH, sms_params("SMa5", "START"))
+    accepted.store_accepted()
+    sids = list(InboundMessage.objects.order_by("pk").values_list("provider_sid", flat=True))
+    assert sids == ["SMa4", "SMa5"]
+    assert not OptOut.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_text_the_normal_path_refuses_is_held_and_the_rest_go_on(client: Client) -> None:
+    post_twilio(client, PATH, sms_params("SMbad", BODY))
+    post_twilio(client, PATH, sms_params("SMgood", BODY))
+    from messaging.actions import receive_sms as real
+
+    def refuse_one(**kwargs: Any) -> Any:
+        if kwargs["provider_sid"] == "SMbad":
+            raise ValueError("a bug")
+        return real(**kwargs)
+
+    with mock.patch("messaging.accepted.receive_sms", side_effect=refuse_one):
+        for _ in range(accepted.MAX_ATTEMPTS):
+            accepted.store_accepted()
+    assert InboundMessage.objects.filter(provider_sid="SMgood").exists()
+    held = AcceptedMessage.objects.get()
+    assert (held.provider_sid, held.held, held.attempts) == ("SMbad", True, 3)
+    assert accepted.store_accepted() is not None  # a held text is not tried again
+    assert accepted.release_held() == 1
+    accepted.store_accepted()
+    assert InboundMessage.objects.filter(provider_sid="SMbad").exists()
+
+
+@pytest.mark.django_db
+def test_an_outage_while_storing_leaves_the_text_accepted(client: Client) -> None:
+    post_twilio(client, PATH, sms_params("SMa6", BODY))
+    with (
+        mock.patch(
+            "messaging.accepted.receive_sms", side_effect=OperationalError("connection refused")
+        ),
+        pytest.raises(OperationalError),
+    ):
+        accepted.store_accepted()
+    row = AcceptedMessage.objects.get()
+    assert (row.attempts, row.held) == (0, False)
+
+
+@pytest.mark.django_db
+def test_an_outage_while_accepting_spools_and_the_replay_joins_the_queue(
+    client: Client,
+) -> None:
+    with mock.patch(
+        "messaging.accepted.AcceptedMessage.save",
+        side_effect=OperationalError("connection refused"),
+    ):
+        response = post_twilio(client, PATH, sms_params("SMa7", BODY))
+    assert response.status_code == 200
+    assert "received your report" in response.content.decode()
+    assert not AcceptedMessage.objects.exists()
+    result = spool.replay()
+    assert result is not None and result.stored == 1
+    row = AcceptedMessage.objects.get()
+    assert "received your report" in row.answered
+    accepted.store_accepted()
+    reply = OutboxMessage.objects.get(in_reply_to__provider_sid="SMa7")
+    # Answered in the webhook's response already: recorded as sent, not sent again.
+    assert reply.status == OutboxStatus.SENT
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [{"MessageSid": "", "SmsSid": ""}, {"From": ""}, {"NumMedia": "x"}, {"NumMedia": "11"}],
+)
+def test_bad_input_is_refused_and_keeps_nothing(client: Client, params: dict[str, str]) -> None:
+    response = post_twilio(client, PATH, {**sms_params("SMa8", BODY), **params})
+    assert response.status_code == 400
+    assert not AcceptedMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unsigned_text_is_refused(client: Client) -> None:
+    response = client.post(PATH, sms_params("SMa9", BODY))
+    assert response.status_code == 403
+    assert not AcceptedMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_texts_accepted_and_never_stored_are_purged_with_the_inbound_ones() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core import retention
+
+    accepted.accept(
+        provider="twilio",
+        provider_sid="SMold",
+        sender=SENDER,
+        recipient="",
+        body=BODY,
+        media_urls=[],
+        received_at=timezone.now() - timedelta(days=400),
+    )
+    accepted.accept(
+        provider="twilio",
+        provider_sid="SMnew",
+        sender=SENDER,
+        recipient="",
+        body=BODY,
+        media_urls=[],
+    )
+    cutoff = timezone.now() - timedelta(days=30)
+    assert retention.count_inbound(cutoff)["accepted"] == 1
+    assert retention.purge_inbound(cutoff, 100)["accepted"] == 1
+    assert list(AcceptedMessage.objects.values_list("provider_sid", flat=True)) == ["SMnew"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_thread_stores_texts_as_they_come(client: Client) -> None:
+    import threading
+    import time
+
+    stop = threading.Event()
+    thread = accepted.start_thread(stop)
+    try:
+        post_twilio(client, PATH, sms_params("SMthread", BODY))
+        deadline = time.monotonic() + 10
+        while not InboundMessage.objects.filter(provider_sid="SMthread").exists():
+            assert time.monotonic() < deadline, "the worker thread never stored the text"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not AcceptedMessage.objects.exists()
