@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
@@ -387,27 +388,19 @@ def _store_spooled(message: SpooledMessage) -> bool:
     """Store a spooled text through the normal path, or, when the webhook accepts
     first, join the accepted texts (so the worker keeps one order for both); whether it
     was new."""
+    fields: dict[str, Any] = {
+        "provider": message.provider,
+        "provider_sid": message.provider_sid,
+        "sender": message.sender,
+        "recipient": message.recipient,
+        "body": message.body,
+        "media_urls": message.media_urls,
+        "received_at": message.received_at,
+        "answered": message.answered,
+    }
     if settings.RR_SMS_ACCEPT_FIRST:
-        return accepted.accept(
-            provider=message.provider,
-            provider_sid=message.provider_sid,
-            sender=message.sender,
-            recipient=message.recipient,
-            body=message.body,
-            media_urls=message.media_urls,
-            answered=message.answered,
-            received_at=message.received_at,
-        )
-    return receive_sms(
-        provider=message.provider,
-        provider_sid=message.provider_sid,
-        sender=message.sender,
-        recipient=message.recipient,
-        body=message.body,
-        media_urls=message.media_urls,
-        received_at=message.received_at,
-        answered=message.answered,
-    ).created
+        return accepted.accept(**fields)
+    return receive_sms(**fields).created
 
 
 _last_outage = -math.inf
