@@ -101,10 +101,6 @@ def accept(
     return True
 
 
-def waiting() -> int:
-    return AcceptedMessage.objects.filter(held=False).count()
-
-
 def store_accepted(limit: int = BATCH) -> StoreResult | None:
     """Store and route up to ``limit`` accepted texts, oldest first. None when another
     process is storing them (it will reach these too)."""

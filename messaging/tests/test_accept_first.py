@@ -104,7 +104,9 @@ def test_a_text_the_normal_path_refuses_is_held_and_the_rest_go_on(client: Clien
     assert InboundMessage.objects.filter(provider_sid="SMgood").exists()
     held = AcceptedMessage.objects.get()
     assert (held.provider_sid, held.held, held.attempts) == ("SMbad", True, 3)
-    assert accepted.store_accepted() is not None  # a held text is not tried again
+    again = accepted.store_accepted()  # a held text is not tried again
+    assert again is not None and again.handled == 0
+    assert AcceptedMessage.objects.get().attempts == 3
     assert accepted.release_held() == 1
     accepted.store_accepted()
     assert InboundMessage.objects.filter(provider_sid="SMbad").exists()
