@@ -417,8 +417,14 @@ def cancel_batch(batch: str) -> None:
 SENDER_LOCK = "outbox-sender"
 
 
-def send_due(*, limit: int | None = None, budget_seconds: float = 20.0) -> int | None:
-    """Send due messages at the configured rate for at most ``budget_seconds``.
+def send_due(
+    *,
+    limit: int | None = None,
+    budget_seconds: float = 20.0,
+    stop: threading.Event | None = None,
+) -> int | None:
+    """Send due messages at the configured rate for at most ``budget_seconds``, or
+    until ``stop`` is set (no new send starts; those in flight are recorded).
 
     One sender runs at a time (across processes), so the provisioned rate holds for the
     whole deployment. Returns how many messages were handled, or None when another
@@ -426,7 +432,48 @@ def send_due(*, limit: int | None = None, budget_seconds: float = 20.0) -> int |
     with exclusive(SENDER_LOCK, ttl_seconds=budget_seconds + lease().total_seconds()) as ours:
         if not ours:
             return None
-        return _drain(limit=limit, budget_seconds=budget_seconds)
+        return _Drain(limit=limit, budget_seconds=budget_seconds, stop=stop).run()
+
+
+# The sender thread of this process, when it runs one (a task worker): its sender task
+# then leaves the sending to that thread.
+_sender_threads: list[threading.Thread] = []
+SENDER_POLL_SECONDS = 0.25
+
+
+def sender_thread_running() -> bool:
+    return any(thread.is_alive() for thread in _sender_threads)
+
+
+def send_until_stopped(stop: threading.Event, *, poll_seconds: float = SENDER_POLL_SECONDS) -> None:
+    """A worker's sender, beside its task queue: a drain paced at the carrier's rate can
+    last minutes (an alert, or every reply of a surge with accept first), and as a task
+    it held up the tasks that turn texts into reports behind it. Looks for due messages
+    every ``poll_seconds``; only one process sends at a time (``send_due``)."""
+    from django.db import InterfaceError, OperationalError, close_old_connections
+
+    while not stop.is_set():
+        try:
+            handled = send_due(stop=stop) if due_count() else None
+        except (OperationalError, InterfaceError):
+            logger.warning("Database unreachable; the sender waits.")
+            close_old_connections()
+            stop.wait(1.0)
+            continue
+        except Exception:
+            logger.exception("Sending failed; trying again.")
+            stop.wait(1.0)
+            continue
+        if not handled:
+            close_old_connections()
+            stop.wait(poll_seconds)
+
+
+def start_sender_thread(stop: threading.Event) -> threading.Thread:
+    thread = threading.Thread(target=send_until_stopped, args=(stop,), name="sms-sender")
+    _sender_threads[:] = [t for t in _sender_threads if t.is_alive()] + [thread]
+    thread.start()
+    return thread
 
 
 def in_flight_limit(rate: float) -> int:
@@ -440,7 +487,10 @@ class _Drain:
     """One sender's run: claims batches in priority order, starts each send at its paced
     slot on a pool of sending threads, and records every answer from this thread."""
 
-    def __init__(self, *, limit: int | None, budget_seconds: float) -> None:
+    def __init__(
+        self, *, limit: int | None, budget_seconds: float, stop: threading.Event | None = None
+    ) -> None:
+        self.stop = stop
         self.rate = max(settings.RR_SMS_RATE_PER_SECOND, 0.01)
         self.interval = 1.0 / self.rate
         # Never two sends closer than half an interval, even when catching up.
@@ -475,6 +525,8 @@ class _Drain:
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         in_flight = in_flight_limit(self.rate)
         while time.monotonic() < self.deadline and not self._limit_reached():
+            if self.stop is not None and self.stop.is_set():
+                break
             size = self.batch_size
             if self.limit is not None:
                 size = min(size, self.limit - self.handled - len(self.pending))
@@ -584,10 +636,6 @@ class _Timing:
     @property
     def round_trip(self) -> float:
         return (self.done or self.at) - self.at
-
-
-def _drain(*, limit: int | None, budget_seconds: float) -> int:
-    return _Drain(limit=limit, budget_seconds=budget_seconds).run()
 
 
 def expire_queued(messages: list[OutboxMessage]) -> int:

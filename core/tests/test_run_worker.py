@@ -24,6 +24,8 @@ def test_a_database_error_pauses_the_worker_instead_of_ending_it() -> None:
         mock.patch("django_tasks_db.management.commands.db_worker.Worker.configure_signals"),
         mock.patch("core.management.commands.run_worker.OUTAGE_PAUSE_SECONDS", 0),
         mock.patch("intake.language.warm_up"),
+        mock.patch("messaging.outbox.start_sender_thread") as sender,
     ):
         call_command("run_worker", "--no-periodic")
     assert runs == 2
+    sender.return_value.join.assert_called_once()  # the sender finishes its sends

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import transaction
@@ -510,3 +513,43 @@ def test_the_sweep_leaves_a_row_whose_lease_was_renewed_while_it_asked(
     outbox._record_outcome(claimed, "sender", sent)
     assert OutboxMessage.objects.get().status == OutboxStatus.SENT
     assert len(twilio_api.messages) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workers_sender_thread_sends_and_its_task_leaves_the_queue_to_it() -> None:
+    """run_worker sends from its own thread: a paced drain never holds up the task
+    queue, and the sender task, run by that worker, returns at once."""
+    from messaging.tasks import send_queued_messages
+
+    stop = threading.Event()
+    with mock.patch("messaging.tasks.outbox.send_due", wraps=outbox.send_due) as drains:
+        thread = outbox.start_sender_thread(stop)
+        try:
+            assert outbox.sender_thread_running()
+            send_queued_messages.call()  # what a worker's task queue would run
+            # Committed (a transactional test), which also runs the sender task at once
+            # (the test settings' immediate backend): only the thread may send it.
+            message = queue()
+            deadline = time.monotonic() + 10
+            while OutboxMessage.objects.get(pk=message.pk).status != OutboxStatus.SENT:
+                assert time.monotonic() < deadline, "the sender thread never sent it"
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+    assert drains.call_count >= 1
+    assert all(call.kwargs.get("stop") is stop for call in drains.call_args_list)
+    assert not thread.is_alive()
+    assert not outbox.sender_thread_running()  # the task sends again once it stopped
+
+
+@pytest.mark.django_db
+def test_a_stopping_sender_starts_no_new_send() -> None:
+    first, second = queue(), queue(to="+15105550178")
+    stop = threading.Event()
+    stop.set()
+    assert outbox.send_due(stop=stop) == 0
+    assert {m.status for m in OutboxMessage.objects.filter(pk__in=[first.pk, second.pk])} == {
+        OutboxStatus.QUEUED
+    }
+    assert outbox.send_due() == 2

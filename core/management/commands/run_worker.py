@@ -13,18 +13,20 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from core import periodic
-from messaging import accepted
+from messaging import accepted, outbox
 
 logger = logging.getLogger(__name__)
 
 # How long the worker waits before asking again when the database is unreachable.
 OUTAGE_PAUSE_SECONDS = 1.0
+# How long a stopping worker waits for its sender's sends in flight.
+SENDER_STOP_SECONDS = 15.0
 
 
 class Command(BaseCommand):
     help = (
-        "Run background work: the Tasks database worker, the texts the SMS webhook "
-        "accepted to store later, and the periodic housekeeping jobs (retrying "
+        "Run background work: the Tasks database worker, the outbox's sender, the texts "
+        "the SMS webhook accepted to store later, and the periodic housekeeping jobs (retrying "
         "unfinished intake, and later sweeps). Run one or more per host."
     )
 
@@ -49,6 +51,9 @@ class Command(BaseCommand):
         if settings.RR_SMS_ACCEPT_FIRST:
             # Texts the webhook accepted without storing: stored here as they come.
             accepted.start_thread(stop)
+        # Sending, paced at the carrier's rate, in its own thread: never queued behind
+        # the tasks, nor holding them up.
+        sender = outbox.start_sender_thread(stop)
         worker = Worker(
             queue_names=["*"],
             interval=options["interval"],
@@ -72,3 +77,6 @@ class Command(BaseCommand):
                     time.sleep(OUTAGE_PAUSE_SECONDS)
         finally:
             stop.set()
+            # No new send starts; those in flight are answered and recorded (the
+            # provider's timeout bounds the wait).
+            sender.join(timeout=SENDER_STOP_SECONDS)
