@@ -149,6 +149,10 @@ def bench_env(database_url: str, var_dir: str) -> dict[str, str]:
         "RR_SMS_PROVIDER": "twilio",
         "TWILIO_ACCOUNT_SID": "ACbench",
         "TWILIO_AUTH_TOKEN": TOKEN,
+        # Loopback only: with accept first the workers send replies through the outbox,
+        # and a send must never leave the machine. Nothing listens on a fresh port, so
+        # each fails at once and waits for its retry (B6 runs its own stand-in).
+        "TWILIO_API_BASE": f"http://127.0.0.1:{free_port()}",
         "RR_SSL_REDIRECT": "0",
         "RR_LOG_LEVEL": "WARNING",
         # A loopback flood from one client is the point here, not something to limit.
@@ -806,10 +810,11 @@ def replay(
             last_post = time.time()
             drain_deadline = last_post + (10 if quick else 30)
             rows: list[tuple[str, Any, Any]] = []
-            # Done when every stored message is processed (a POST that failed stored none).
+            # Done when no accepted text waits to be stored and every stored message is
+            # processed (a POST that failed stored none).
             while time.time() < drain_deadline:
-                rows = _processed(database_url)
-                if all(done is not None for _, done, _ in rows):
+                waiting, rows = _processed(database_url)
+                if not waiting and all(done is not None for _, done, _ in rows):
                     break
                 time.sleep(0.2)
     by_sid = {sid: (done, incident) for sid, done, incident in rows}
@@ -841,9 +846,11 @@ def replay(
     }
 
 
-def _processed(database_url: str) -> list[tuple[str, Any, Any]]:
-    """(MessageSid, processed_at, incident id) of every stored message, read with the
-    database's own client so this process needs no Django of its own."""
+def _processed(database_url: str) -> tuple[int, list[tuple[str, Any, Any]]]:
+    """How many accepted texts still wait to be stored (accept first), and (MessageSid,
+    processed_at, incident id) of every stored message; read with the database's own
+    client so this process needs no Django of its own."""
+    waiting = "SELECT count(*) FROM messaging_acceptedmessage"
     query = (
         "SELECT m.provider_sid, m.processed_at, r.incident_id FROM messaging_inboundmessage m "
         "LEFT JOIN intake_report r ON r.inbound_message_id = m.id"
@@ -852,14 +859,16 @@ def _processed(database_url: str) -> list[tuple[str, Any, Any]]:
         import psycopg
 
         with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
-            return list(conn.execute(query).fetchall())
+            count = conn.execute(waiting).fetchone()
+            return int(count[0] if count else 0), list(conn.execute(query).fetchall())
     import sqlite3
     from datetime import datetime
 
     with contextlib.closing(
         sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)
     ) as conn:
-        return [
+        (count,) = conn.execute(waiting).fetchone()
+        return int(count), [
             (sid, datetime.fromisoformat(done + "+00:00") if done else None, incident)
             for sid, done, incident in conn.execute(query).fetchall()
         ]
