@@ -8,10 +8,15 @@ Failed logins are counted in the cache, in fixed windows of
 - the client alone: ``RR_LOGIN_FAILURES_PER_CLIENT`` failures and it may not try any
   username (password spraying).
 
-Nothing counts per account alone, so failures from one place never stop the right
-password from another. A refused attempt checks no password and counts nothing. Keys
-are keyed hashes (``core.client`` for the address, which is never stored; the username
-is hashed too) that include the window, and entries expire with it. The counts are the
+Nothing counts per account alone for passwords, so failures from one place never stop
+the right password from another. Wrong second-factor codes are also counted per account
+(``RR_MFA_CODE_FAILURES_PER_ACCOUNT`` a window), since only someone who has the
+account's password reaches the code: a stranger cannot use that count to lock anyone
+out, and a password holder with many addresses cannot keep guessing codes. Passkeys,
+which cannot be guessed, are never refused by it, so their owner still gets in.
+A refused attempt checks no password and counts nothing. Keys are keyed hashes
+(``core.client`` for the address, which is never stored; the username and the account
+are hashed too) that include the window, and entries expire with it. The counts are the
 same whether the username exists, so throttling tells nothing about accounts either.
 When the cache is down logins are not throttled: refusing every login in an emergency
 would be worse.
@@ -80,5 +85,43 @@ def record_success(request: HttpRequest, username: str) -> None:
     local_counters.delete(pair_key)
     try:
         cache.delete(pair_key)
+    except Exception:
+        logger.warning("Login throttle store unavailable; failures were not cleared.")
+
+
+def _code_key(user: object) -> str:
+    account = keyed_hash(str(getattr(user, "pk", "")), purpose="mfa-codes")
+    return f"mfa-codes:{account}:{_window().current()}"
+
+
+def codes_refused(user: object) -> bool:
+    """Whether the account has had too many wrong codes this window, from anywhere."""
+    key = _code_key(user)
+    try:
+        count = cache.get(key, 0)
+    except Exception:
+        logger.warning("Login throttle store unavailable; using this process's counts.")
+        count = local_counters.get(key, 0)
+    refused = int(count or 0) >= int(settings.RR_MFA_CODE_FAILURES_PER_ACCOUNT)
+    if refused:
+        logger.info("Second-factor code refused: too many wrong codes for one account.")
+    return refused
+
+
+def record_code_failure(user: object) -> None:
+    key = _code_key(user)
+    try:
+        count_one(cache, key, _window().seconds)
+    except Exception:
+        logger.warning("Login throttle store unavailable; counting in this process.")
+        count_one(local_counters, key, _window().seconds)
+
+
+def record_code_success(user: object) -> None:
+    """A right code ends the count: only the code's holder can do that."""
+    key = _code_key(user)
+    local_counters.delete(key)
+    try:
+        cache.delete(key)
     except Exception:
         logger.warning("Login throttle store unavailable; failures were not cleared.")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from allauth.mfa.models import Authenticator
@@ -7,11 +8,12 @@ from allauth.mfa.webauthn.forms import AuthenticateWebAuthnForm
 from allauth.mfa.webauthn.internal.auth import begin_authentication
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import REDIRECT_FIELD_NAME, authenticate
+from django.contrib.auth import REDIRECT_FIELD_NAME, authenticate, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.translation import gettext as _
@@ -19,7 +21,7 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import audit, mfa, reauth, staff, throttle
+from accounts import audit, mfa, reauth, sessions, staff, throttle
 from accounts.forms import CodeForm, PasswordForm, ResetFactorsForm
 from accounts.models import User
 from core.models import AuditAction
@@ -85,6 +87,30 @@ def _too_many(request: HttpRequest, template: str, context: dict[str, Any]) -> H
     return render(request, template, context, status=429)
 
 
+def _refused(
+    request: HttpRequest,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+    *,
+    name: str,
+    code_posted: bool,
+) -> HttpResponse | None:
+    """The 429 page when this client has failed too often, or, for a code, when the
+    account has had too many wrong codes from anywhere; None to go on. ``context``
+    builds the page's unchecked forms, only when it is shown."""
+    if throttle.is_refused(request, name):
+        return _too_many(request, template, context())
+    if code_posted and throttle.codes_refused(request.user):
+        page = context()
+        page["refusal"] = _(
+            "Too many wrong codes for this account. Wait a few minutes, or use a passkey. "
+            "If you did not try these codes, someone has your password: change it and "
+            "tell a coordinator."
+        )
+        return render(request, template, page, status=429)
+    return None
+
+
 class _SecondFactor:
     """The code and passkey forms of one page (the MFA step or re-authentication)."""
 
@@ -97,12 +123,16 @@ class _SecondFactor:
         # Rendering a bound form validates it, which would spend a code: a page that
         # did not check the code shows unbound forms.
         data = request.POST if request.method == "POST" and bound else None
-        passkey_posted = data is not None and "credential" in data and "code" not in data
+        # A passkey's assertion comes alone (the MFA step's own form) or, on the
+        # re-authentication page, in the password's form with the code left empty.
+        passkey_posted = data is not None and bool(data.get("credential")) and not data.get("code")
         self.code_form = CodeForm(user=user, data=None if passkey_posted else data)
         self.passkey_form = AuthenticateWebAuthnForm(
             user=user, data=data if passkey_posted else None
         )
         self.posted = self.passkey_form if passkey_posted else self.code_form
+        # A code, which can be guessed, is also counted per account (accounts.throttle).
+        self.code_posted = data is not None and not passkey_posted
 
     def context(self) -> dict[str, Any]:
         context: dict[str, Any] = {"form": self.code_form, "has_passkey": self.has_passkey}
@@ -129,17 +159,28 @@ def mfa_step(request: HttpRequest) -> HttpResponse:
     factor = _SecondFactor(request, user)
     if request.method == "POST":
         name = _throttle_name("mfa", user)
-        if throttle.is_refused(request, name):
-            return _too_many(request, template, _SecondFactor(request, user, bound=False).context())
+        refused = _refused(
+            request,
+            template,
+            lambda: _SecondFactor(request, user, bound=False).context(),
+            name=name,
+            code_posted=factor.code_posted,
+        )
+        if refused is not None:
+            return refused
         if factor.posted.is_valid():
             factor.posted.save()
             throttle.record_success(request, name)
+            if factor.code_posted:
+                throttle.record_code_success(user)
             # A new key for the now fully signed-in session.
             request.session.cycle_key()
             mfa.complete(request)
             audit.account_event(actor=user, action=AuditAction.LOGIN, user=user)
             return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
         throttle.record_failure(request, name)
+        if factor.code_posted:
+            throttle.record_code_failure(user)
         audit.account_event(actor=user, action=AuditAction.MFA_FAILED, user=user)
     return render(request, template, factor.context())
 
@@ -160,17 +201,30 @@ def reauthenticate(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     password_form = PasswordForm(data=data)
     factor = _SecondFactor(request, user) if enrolled else None
-    context: dict[str, Any] = {
-        "password_form": password_form,
-        "next": next_url,
-        "enrolled": enrolled,
-        **(factor.context() if factor else {}),
-    }
+
+    def page(*, checked: bool) -> dict[str, Any]:
+        """The page's context, built after any check: a passkey's options are a new
+        challenge, which must not replace the one being answered. Factor forms that
+        were not checked are shown unbound (rendering a bound one spends its code)."""
+        shown = factor if checked else _SecondFactor(request, user, bound=False)
+        return {
+            "password_form": password_form,
+            "next": next_url,
+            "enrolled": enrolled,
+            **(shown.context() if enrolled and shown else {}),
+        }
+
     if request.method == "POST":
         name = _throttle_name("reauth", user)
-        unchecked = _SecondFactor(request, user, bound=False).context() if enrolled else {}
-        if throttle.is_refused(request, name):
-            return _too_many(request, template, {**context, **unchecked})
+        refused = _refused(
+            request,
+            template,
+            lambda: page(checked=False),
+            name=name,
+            code_posted=bool(factor and factor.code_posted),
+        )
+        if refused is not None:
+            return refused
         password_ok = password_form.is_valid() and (
             authenticate(
                 request,
@@ -184,6 +238,8 @@ def reauthenticate(request: HttpRequest) -> HttpResponse:
         if password_ok and factor_ok:
             if factor:
                 factor.posted.save()
+                if factor.code_posted:
+                    throttle.record_code_success(user)
             throttle.record_success(request, name)
             if enrolled:
                 reauth.stamp(request)
@@ -191,10 +247,40 @@ def reauthenticate(request: HttpRequest) -> HttpResponse:
             audit.account_event(actor=user, action=AuditAction.REAUTHENTICATED, user=user)
             return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
         throttle.record_failure(request, name)
-        if not password_ok:
-            context.update(unchecked)
+        if password_ok and factor and factor.code_posted:
+            throttle.record_code_failure(user)  # the password was right: the code was not
+        context = page(checked=password_ok)
         context["error"] = _("The password or the code is not right. Try again.")
-    return render(request, template, context)
+        return render(request, template, context)
+    return render(request, template, page(checked=True))
+
+
+@sensitive_post_parameters("new_password1", "new_password2")
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+@reauth.require_recent_reauth(seconds=300)
+def change_password(request: HttpRequest) -> HttpResponse:
+    """One's own new password. The password and second factor were just confirmed
+    (re-authentication), so only the new one is asked for, twice, against the password
+    validators. Every other session of the account ends: whoever else had the old
+    password, and was signed in with it, is out."""
+    user = cast(User, request.user)
+    form = SetPasswordForm(user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            form.save()
+            ended = sessions.end_sessions(user)
+            audit.account_event(
+                actor=user, action=AuditAction.PASSWORD_CHANGED, user=user, sessions_ended=ended
+            )
+        # This session was among those ended: it goes on under a new key.
+        update_session_auth_hash(request, user)
+        messages.success(
+            request, _("Your password was changed, and you were signed out everywhere else.")
+        )
+        return redirect("home")
+    return render(request, "accounts/password.html", {"form": form})
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from calls import prompts, routing
+from calls import limits, prompts, routing
 from calls.models import (
     FINAL_LEG_STATES,
     LIVE_LEG_STATES,
@@ -184,9 +184,14 @@ def choose_language(*, call_uuid: str, digits: str = "", speech: str = "") -> Sc
             offered = prompts.menu_languages()
             language = offered[0].code if offered else default_language()
         call.language = language
-        if not routing.lines_on_shift().exists():
+        reason = ""
+        if limits.over_limit(call):
+            reason = limits.REASON  # rings no one: the caller leaves a message
+        elif not routing.lines_on_shift().exists():
+            reason = "no_one_on_shift"
+        if reason:
             call.state = CallState.VOICEMAIL
-            call.voicemail_reason = "no_one_on_shift"
+            call.voicemail_reason = reason
             call.save(update_fields=["language", "state", "voicemail_reason", "menu_attempts"])
             return [prompts.prompt(PromptKey.NO_ONE, language), *voicemail(call)]
         call.state = CallState.WAITING
@@ -342,6 +347,8 @@ def save_recording(
     action and the recording callback both arrive, in either order, maybe twice. Only
     the callback (``ready``) means the audio can be fetched, for transcription."""
     from calls.tasks import transcribe_voicemail
+    from incidents import console
+    from incidents.models import ConsoleEventKind
     from intake.actions import file_voicemail_report
 
     if not recording_sid or len(recording_sid) > 64:
@@ -359,12 +366,18 @@ def save_recording(
         if call.state == CallState.ENDED and call.outcome != CallOutcome.ANSWERED:
             # The recording arrived after the hang-up: the call was a voicemail after all.
             call.outcome = CallOutcome.VOICEMAIL
-        call.needs_callback = True
-        call.report = file_voicemail_report(
-            language=call.language or default_language(),
-            received_at=call.started_at,
-            caller_hash=call.caller_hash if is_callable(call.caller) else "",
-        )
+        limited = limits.over_limit(call)
+        call.needs_callback = not (limited and limits.earlier_call_listed(call))
+        joined = limits.report_to_join(call) if limited else None
+        if joined is not None:
+            call.report = joined
+            console.publish(ConsoleEventKind.REPORT, joined.uuid)
+        else:
+            call.report = file_voicemail_report(
+                language=call.language or default_language(),
+                received_at=call.started_at,
+                caller_hash=call.caller_hash if is_callable(call.caller) else "",
+            )
         call.save()
         audit.record(
             actor=None,
@@ -413,9 +426,10 @@ def call_status(*, provider: str, provider_sid: str, status: str, duration: str 
             call.outcome = CallOutcome.VOICEMAIL
         else:
             call.outcome = CallOutcome.ABANDONED
-        call.needs_callback = call.outcome == CallOutcome.VOICEMAIL or (
-            call.outcome == CallOutcome.ABANDONED and is_callable(call.caller)
-        )
+        call.needs_callback = (
+            call.outcome == CallOutcome.VOICEMAIL
+            or (call.outcome == CallOutcome.ABANDONED and is_callable(call.caller))
+        ) and not limits.already_listed(call)
         call.save()
         CallLeg.objects.filter(call=call, state=LegState.ACCEPTED).update(
             state=LegState.ENDED, ended_at=call.ended_at
@@ -563,6 +577,7 @@ def describe_reason(reason: str) -> str:
         "timeout": _("no one answered in time"),
         "no_answer": _("no dispatcher took the call"),
         "caller_chose": _("the caller chose to leave a message"),
+        limits.REASON: _("this number had already called several times in a few minutes"),
     }.get(reason, _("the line was busy") if reason.startswith("queue_") else reason)
 
 

@@ -75,7 +75,9 @@ class Call(models.Model):
     provider = models.CharField(max_length=16)
     provider_sid = models.CharField(max_length=64)
     caller = EncryptedTextField(blank=True, default="")
-    caller_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # Indexed with started_at (Meta): a number's calls, and its calls in the last
+    # minutes (calls.limits).
+    caller_hash = models.CharField(max_length=64, blank=True)
     language = models.CharField(max_length=8, blank=True)
     state = models.CharField(max_length=12, choices=CallState.choices, default=CallState.MENU)
     outcome = models.CharField(
@@ -125,6 +127,7 @@ class Call(models.Model):
         indexes = [
             models.Index(fields=["state", "queued_at"], name="call_state_idx"),
             models.Index(fields=["needs_callback", "ended_at"], name="call_missed_idx"),
+            models.Index(fields=["caller_hash", "started_at"], name="call_caller_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["provider", "provider_sid"], name="call_provider_sid"),

@@ -58,6 +58,7 @@ class AuditAction(models.TextChoices):
     LOGOUT = "account.logout", _("logged out")
     ACCOUNT_DISABLED = "account.disabled", _("account disabled")
     REAUTHENTICATED = "account.reauthenticated", _("confirmed password and MFA again")
+    PASSWORD_CHANGED = "account.password_changed", _("changed their password")
     MFA_ENROLLED = "mfa.enrolled", _("MFA authenticator added")
     MFA_REMOVED = "mfa.removed", _("MFA authenticator removed")
     MFA_RESET = "mfa.reset", _("two-step login reset by a coordinator")

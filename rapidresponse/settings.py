@@ -235,6 +235,10 @@ RR_SESSION_IDLE_SECONDS = env_int("RR_SESSION_IDLE_SECONDS", 30 * 60)
 RR_LOGIN_THROTTLE_SECONDS = env_int("RR_LOGIN_THROTTLE_SECONDS", 15 * 60)
 RR_LOGIN_FAILURES_PER_ACCOUNT = env_int("RR_LOGIN_FAILURES_PER_ACCOUNT", 5)
 RR_LOGIN_FAILURES_PER_CLIENT = env_int("RR_LOGIN_FAILURES_PER_CLIENT", 30)
+# Wrong second-factor codes per account in a window, from every client together: only
+# someone with the password reaches the code, so this cannot lock out a stranger's
+# target, and passkeys are never refused by it.
+RR_MFA_CODE_FAILURES_PER_ACCOUNT = env_int("RR_MFA_CODE_FAILURES_PER_ACCOUNT", 10)
 # MFA for every staff account (accounts/mfa.py, accounts/reauth.py). No SMS codes.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = False
@@ -363,6 +367,14 @@ RR_CALL_RING_SECONDS = env_int("RR_CALL_RING_SECONDS", 25)
 # The longest a caller waits on hold for a dispatcher before leaving a message.
 RR_CALL_WAIT_SECONDS = env_int("RR_CALL_WAIT_SECONDS", 90)
 RR_VOICEMAIL_MAX_SECONDS = env_int("RR_VOICEMAIL_MAX_SECONDS", 120)
+# Beyond this many calls from one number in RR_CALLER_WINDOW_SECONDS, further calls
+# ring no dispatcher: the caller leaves a message, which joins their latest report
+# (calls/limits.py). Hidden numbers, dispatchers and responders are never limited.
+RR_CALLS_PER_CALLER = env_int("RR_CALLS_PER_CALLER", 5)
+RR_CALLER_WINDOW_SECONDS = env_int("RR_CALLER_WINDOW_SECONDS", 15 * 60)
+if RR_CALLS_PER_CALLER < 1 or RR_CALLER_WINDOW_SECONDS < 1:
+    # Zero would send every caller with a number straight to voicemail.
+    raise ImproperlyConfigured("RR_CALLS_PER_CALLER and RR_CALLER_WINDOW_SECONDS must be >= 1.")
 # A dotted path to a transcription engine (calls.transcription); none by default.
 RR_TRANSCRIPTION_ENGINE = os.environ.get("RR_TRANSCRIPTION_ENGINE", "")
 

@@ -83,6 +83,8 @@ EXPECTED: dict[str, Expected] = {
     # MFA (accounts/mfa.py): these sessions completed MFA (force_login, see conftest)
     "accounts:mfa": staff("redirect:/"),
     "accounts:reauth": staff(200),
+    # One's own new password, after password and MFA again.
+    "accounts:password": staff(REAUTH),
     # Coordinators' staff page; a reset asks the coordinator for password and MFA first.
     "accounts:staff": coordinators(200),
     "accounts:reset-factors": coordinators(REAUTH),

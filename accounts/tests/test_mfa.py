@@ -268,6 +268,81 @@ def test_mfa_failures_never_lock_the_owner_out_from_elsewhere(
     assert completed(owner)
 
 
+def addresses(n: int) -> list[str]:
+    return [f"198.51.100.{100 + i}" for i in range(n)]
+
+
+@pytest.mark.django_db
+def test_codes_guessed_from_many_addresses_stop_at_the_accounts_limit(
+    totp_clock: Clock, settings: Any
+) -> None:
+    """Someone with the password and many addresses, each under the per-client limit,
+    is stopped by the account's count of wrong codes, and so is the right code until
+    the window ends; then it works, and it ends the count."""
+    settings.RR_MFA_CODE_FAILURES_PER_ACCOUNT = 6
+    _dana, secret = enrolled()
+    right = code_at(secret, current_step(totp_clock.now))
+    guess = "000001" if right != "000001" else "000002"
+    per_address = settings.RR_LOGIN_FAILURES_PER_ACCOUNT - 1
+    tries = 0
+    for address in addresses(3):
+        attacker = Client()
+        password(attacker, "dana", address=address)
+        for _ in range(per_address):
+            answer = second_step(attacker, guess, address=address)
+            tries += 1
+            expected = 200 if tries <= settings.RR_MFA_CODE_FAILURES_PER_ACCOUNT else 429
+            assert answer.status_code == expected, tries
+    assert tries > settings.RR_MFA_CODE_FAILURES_PER_ACCOUNT
+    assert AuditEvent.objects.filter(action=AuditAction.MFA_FAILED).count() == 6  # checked ones
+
+    owner = Client()
+    assert password(owner, "dana", address=ELSEWHERE).status_code == 302
+    refused = second_step(owner, right, address=ELSEWHERE)
+    assert refused.status_code == 429
+    assert b"Too many wrong codes for this account" in refused.content
+    assert not completed(owner)
+
+    cache.clear()  # the window ends
+    assert second_step(owner, right, address=ELSEWHERE).status_code == 302
+    assert completed(owner)
+    # The right code ended the count: a new guess is checked, not refused.
+    late = Client()
+    password(late, "dana", address="192.0.2.50")
+    assert second_step(late, guess, address="192.0.2.50").status_code == 200
+
+
+@pytest.mark.django_db
+def test_wrong_codes_at_reauthentication_count_for_the_account(
+    totp_clock: Clock, settings: Any
+) -> None:
+    settings.RR_MFA_CODE_FAILURES_PER_ACCOUNT = 2
+    dana, secret = enrolled()
+    client = Client()
+    password(client, "dana")
+    second_step(client, code_at(secret, current_step(totp_clock.now)))
+    assert completed(client)
+    totp_clock.now += 30
+    guess = "000001" if code_at(secret, current_step(totp_clock.now)) != "000001" else "000002"
+    url = reverse("accounts:reauth")
+    wrong_password = {"password": "not-the-password-1", "code": guess}
+    for _ in range(3):  # a wrong password spends no code and counts no code
+        assert client.post(url, wrong_password, REMOTE_ADDR=HERE).status_code == 200
+    for address in addresses(2):  # so the two codes below are each checked
+        answer = client.post(url, {"password": PASSWORD, "code": guess}, REMOTE_ADDR=address)
+        assert answer.status_code == 200
+    refused = client.post(
+        url,
+        {"password": PASSWORD, "code": code_at(secret, current_step(totp_clock.now))},
+        REMOTE_ADDR=ELSEWHERE,
+    )
+    assert refused.status_code == 429
+    assert b"Too many wrong codes for this account" in refused.content
+    assert not AuditEvent.objects.filter(
+        action=AuditAction.REAUTHENTICATED, target_id=str(dana.uuid)
+    ).exists()
+
+
 @pytest.mark.django_db
 def test_unknown_user_bad_password_and_disabled_account_still_look_alike() -> None:
     """R11 with MFA in place: only the right password of an active account reaches the

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from allauth.mfa.models import Authenticator
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
+from django.utils import timezone
 from fido2.cose import ES256
 from fido2.utils import websafe_decode, websafe_encode
 from fido2.webauthn import (
@@ -205,3 +207,53 @@ def test_another_persons_passkey_does_not_log_in(passkey_user: Any) -> None:
     refused = browser.post("/accounts/login/mfa/", {"credential": json.dumps(forged)})
     assert refused.status_code == 200
     assert not completed(browser)
+
+
+def test_a_passkey_still_signs_in_once_codes_are_refused_for_the_account(
+    passkey_user: Any, settings: Any
+) -> None:
+    """Wrong codes stop codes for the account, never its passkey: whoever has the
+    password cannot lock its owner out that way."""
+    _client, key = passkey_user
+    settings.RR_MFA_CODE_FAILURES_PER_ACCOUNT = 1
+    attacker = Client()
+    attacker.post("/accounts/login/", {"username": "dana", "password": PASSWORD})
+    assert attacker.post("/accounts/login/mfa/", {"code": "000000"}).status_code == 200
+    assert attacker.post("/accounts/login/mfa/", {"code": "000000"}).status_code == 429
+
+    owner = Client()
+    owner.post("/accounts/login/", {"username": "dana", "password": PASSWORD})
+    options = js_data(owner.get("/accounts/login/mfa/").content)["request_options"]
+    done = owner.post("/accounts/login/mfa/", {"credential": json.dumps(key.sign(options))})
+    assert done.status_code == 302
+    assert completed(owner)
+
+
+def test_reauthentication_takes_the_password_with_a_passkey(
+    passkey_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-authentication page offers the passkey in the password's form: the two
+    together confirm it is the owner; the passkey without the password does not."""
+    client, key = passkey_user
+    later = timezone.now() + timedelta(seconds=600)
+    monkeypatch.setattr("accounts.reauth.timezone.now", lambda: later)
+    assert client.get("/accounts/password/")["Location"].startswith("/accounts/reauthenticate/")
+    page = client.get("/accounts/reauthenticate/")
+    assert page.status_code == 200
+    assert b'id="mfa_webauthn_authenticate"' in page.content
+    options = js_data(page.content)["request_options"]
+    no_password = client.post(
+        "/accounts/reauthenticate/",
+        {"password": "", "code": "", "credential": json.dumps(key.sign(options))},
+    )
+    assert no_password.status_code == 200
+    assert not AuditEvent.objects.filter(action=AuditAction.REAUTHENTICATED).exists()
+
+    options = js_data(client.get("/accounts/reauthenticate/").content)["request_options"]
+    done = client.post(
+        "/accounts/reauthenticate/",
+        {"password": PASSWORD, "code": "", "credential": json.dumps(key.sign(options))},
+    )
+    assert done.status_code == 302
+    assert AuditEvent.objects.filter(action=AuditAction.REAUTHENTICATED).count() == 1
+    assert client.get("/accounts/password/").status_code == 200
