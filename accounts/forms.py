@@ -9,6 +9,7 @@ from allauth.mfa.base.forms import AuthenticateForm
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.forms import ActivateTOTPForm as AllauthActivateTOTPForm
 from django import forms
+from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -91,3 +92,21 @@ class ResetFactorsForm(forms.Form):
         label=_("I have confirmed, by voice or in person, that I am talking to this person."),
         error_messages={"required": _("Confirm who you are talking to first.")},
     )
+
+
+class NewPasswordForm(SetPasswordForm):  # type: ignore[type-arg]
+    """One's own new password, twice. A field with errors names them for a screen
+    reader (``aria-describedby``, beside its rules) and says it is invalid."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name not in self.fields:
+                continue
+            auto_id = self[name].auto_id
+            described = f"{auto_id}_error"
+            if self.fields[name].help_text:
+                described += f" {auto_id}_helptext"
+            self.fields[name].widget.attrs.update(
+                {"aria-invalid": "true", "aria-describedby": described}
+            )

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, authenticate, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
-from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import audit, mfa, reauth, sessions, staff, throttle
-from accounts.forms import CodeForm, PasswordForm, ResetFactorsForm
+from accounts.forms import CodeForm, NewPasswordForm, PasswordForm, ResetFactorsForm
 from accounts.models import User
 from core.models import AuditAction
 
@@ -266,7 +266,7 @@ def change_password(request: HttpRequest) -> HttpResponse:
     validators. Every other session of the account ends: whoever else had the old
     password, and was signed in with it, is out."""
     user = cast(User, request.user)
-    form = SetPasswordForm(user, request.POST if request.method == "POST" else None)
+    form = NewPasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             form.save()
