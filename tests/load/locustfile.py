@@ -140,6 +140,9 @@ class Dispatcher(HttpUser):
     def on_start(self) -> None:
         # tests/load/run.py logged in through the login page before the run.
         self.client.cookies.set("sessionid", os.environ["RR_LOAD_SESSION"])
+        # A console opens its live stream as it loads: every dispatcher reads it at
+        # least once, whatever the random choice of tasks gives in a short run.
+        self.live_stream()
 
     @task(3)
     def console(self) -> None:
