@@ -26,15 +26,10 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import (
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    close_old_connections,
-    transaction,
-)
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 
 from core.locks import exclusive, one_local_writer
+from core.loops import run_until_stopped
 from messaging.actions import MAX_BODY_CHARS, receive_sms
 from messaging.models import AcceptedMessage
 
@@ -161,21 +156,12 @@ def release_held() -> int:
 def store_until_stopped(stop: threading.Event, *, poll_seconds: float = POLL_SECONDS) -> None:
     """The worker's loop: store accepted texts as they come, look again every
     ``poll_seconds`` when there are none, back off while the database is down."""
-    while not stop.is_set():
-        try:
-            result = store_accepted()
-        except (OperationalError, InterfaceError):
-            logger.warning("Database unreachable; accepted messages wait.")
-            close_old_connections()
-            stop.wait(1.0)
-            continue
-        except Exception:
-            logger.exception("Storing accepted messages failed; trying again.")
-            stop.wait(1.0)
-            continue
-        if result is None or not result.handled:
-            close_old_connections()
-            stop.wait(poll_seconds)
+
+    def step() -> bool:
+        result = store_accepted()
+        return result is not None and result.handled > 0
+
+    run_until_stopped(stop, step, poll_seconds=poll_seconds, what="storing accepted messages")
 
 
 def start_thread(stop: threading.Event) -> threading.Thread:

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from core import hash_rotation, phones
 from core.locks import exclusive
+from core.loops import run_until_stopped
 from messaging.models import (
     FINAL_STATUSES,
     OUTBOX_STATUS_RANK,
@@ -450,23 +451,11 @@ def send_until_stopped(stop: threading.Event, *, poll_seconds: float = SENDER_PO
     last minutes (an alert, or every reply of a surge with accept first), and as a task
     it held up the tasks that turn texts into reports behind it. Looks for due messages
     every ``poll_seconds``; only one process sends at a time (``send_due``)."""
-    from django.db import InterfaceError, OperationalError, close_old_connections
 
-    while not stop.is_set():
-        try:
-            handled = send_due(stop=stop) if due_count() else None
-        except (OperationalError, InterfaceError):
-            logger.warning("Database unreachable; the sender waits.")
-            close_old_connections()
-            stop.wait(1.0)
-            continue
-        except Exception:
-            logger.exception("Sending failed; trying again.")
-            stop.wait(1.0)
-            continue
-        if not handled:
-            close_old_connections()
-            stop.wait(poll_seconds)
+    def step() -> bool:
+        return bool(send_due(stop=stop)) if due_count() else False
+
+    run_until_stopped(stop, step, poll_seconds=poll_seconds, what="the sender")
 
 
 def start_sender_thread(stop: threading.Event) -> threading.Thread:
