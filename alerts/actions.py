@@ -40,7 +40,7 @@ from core.geo import Point, cells_touching, distance_meters
 from core.models import AuditAction
 from incidents.models import Incident, IncidentStatus
 from messaging.models import OptOut, OutboxBody, OutboxKind, OutboxMessage, OutboxStatus
-from messaging.outbox import cancel_batch, hold_batch, queue_selected, release_batch
+from messaging.outbox import cancel_batch, hold_batch, queue_selected, release_batch, wake_sender
 
 CELL_RESOLUTION = 8
 MAX_RADIUS_M = 10_000
@@ -366,8 +366,6 @@ def _audience_select(
 def fan_out(alert_id: int) -> int:
     """Write the outbox rows of an approved alert. Safe to run again: rows that exist
     are skipped by their dedupe key. Returns how many rows the alert has."""
-    from messaging.tasks import send_queued_messages
-
     alert = Alert.objects.select_related("incident", "incident__neighbourhood").get(pk=alert_id)
     if alert.status not in {AlertStatus.SENDING, AlertStatus.PAUSED}:
         return 0
@@ -408,7 +406,7 @@ def fan_out(alert_id: int) -> int:
         )
         total = OutboxMessage.objects.filter(batch=batch).count()
         Alert.objects.filter(pk=alert.pk).update(fanned_out_at=timezone.now(), audience=total)
-    transaction.on_commit(send_queued_messages.enqueue)
+    wake_sender()
     return total
 
 
@@ -431,8 +429,6 @@ def pause(*, actor: Any, alert: Alert) -> Alert:
 
 @transaction.atomic
 def resume(*, actor: Any, alert: Alert) -> Alert:
-    from messaging.tasks import send_queued_messages
-
     control = _control_for_update()
     alert = (
         Alert.objects.select_for_update(of=("self",))
@@ -447,7 +443,7 @@ def resume(*, actor: Any, alert: Alert) -> Alert:
     alert.status = AlertStatus.SENDING
     alert.save(update_fields=["status"])
     audit.record(actor=actor, action=AuditAction.ALERT_RESUMED, target=alert)
-    transaction.on_commit(send_queued_messages.enqueue)
+    wake_sender()
     return alert
 
 

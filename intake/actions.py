@@ -9,7 +9,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    transaction,
+)
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -77,10 +83,14 @@ def handle_report_message(message: InboundMessage, known_language: str | None) -
             return empty_message_reply()
         message.kind = InboundKind.REPORT
         message.retry_at = timezone.now() + RETRY_AFTER
-        # The message is inserted after this handler returns: queued once it has its id.
-        message.when_inserted(
-            lambda: enqueue_with_transaction(process_inbound_message, message_id=message.pk)
-        )
+        # The message is inserted after this handler returns: its report is queued (or
+        # made, for a worker that stores it) once it has its id.
+        if message.report_at_once:
+            message.when_inserted(lambda: make_report_at_once(message))
+        else:
+            message.when_inserted(
+                lambda: enqueue_with_transaction(process_inbound_message, message_id=message.pk)
+            )
         # A spooled text was counted when it was spooled (offline_reply); a provider's
         # retry of a stored text fails its insert and repeats the first reply, so it is
         # not counted a second time either.
@@ -134,6 +144,28 @@ def create_report_from_message(*, message_id: int) -> Report | None:
         message.processed_at = timezone.now()
         message.save(update_fields=["processed_at"])
         return existing
+    return _make_report(message)
+
+
+def make_report_at_once(message: InboundMessage) -> Report | None:
+    """The report for a message inserted in this very transaction, by a worker that
+    stores texts (``messaging.accepted``): a queued task for it would cost four more
+    statements and a wait for the task queue, per text of a surge. A failure takes back
+    only the report's writes (a savepoint): the message stays stored and unprocessed,
+    and the sweep makes its report after ``RETRY_AFTER``, as when a task fails."""
+    try:
+        with transaction.atomic():
+            return _make_report(message)
+    except (OperationalError, InterfaceError):
+        raise  # the database is gone: the whole store fails and is tried again
+    except Exception:
+        message.processed_at = None
+        # The id only: the text and the number are personal data.
+        logger.exception("No report made yet for message %s; the sweep retries it.", message.pk)
+        return None
+
+
+def _make_report(message: InboundMessage) -> Report:
     # Counting the sender's reports and opening one happen under the lock that every
     # report's grouping takes anyway, so two workers cannot both open one past the cap.
     serialize(INCIDENTS_LOCK)

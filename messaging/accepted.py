@@ -4,9 +4,10 @@ Storing and routing a text (``receive_sms``) takes seven statements and several
 milliseconds of Python; under a surge that, not the network, limits how many texts a web
 process answers. With RR_SMS_ACCEPT_FIRST the webhook checks the signature, writes the
 text as it came in one INSERT (``accept``) and answers with nothing; the worker stores
-and routes the accepted texts through the normal path, oldest first, one at a time, and
-the reply travels through the outbox, where it waits behind the carrier's rate as a
-reply in the webhook's answer would wait at the provider.
+and routes the accepted texts through the normal path, oldest first, one at a time,
+making each one's report in the same transaction (no task to wait for), and the reply
+travels through the outbox, where it waits behind the carrier's rate as a reply in the
+webhook's answer would wait at the provider.
 
 Each accepted row is deleted in the transaction that stores its message, so a worker
 killed at any point leaves the text either accepted or stored. The provider's retry of
@@ -123,6 +124,7 @@ def _store_one(row: AcceptedMessage, result: StoreResult) -> None:
                 media_urls=json.loads(row.media_urls) if row.media_urls else [],
                 received_at=row.received_at,
                 answered=row.answered,
+                report_at_once=True,
             )
             AcceptedMessage.objects.filter(pk=row.pk).delete()
     except (OperationalError, InterfaceError):

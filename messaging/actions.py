@@ -18,7 +18,7 @@ from core.locks import one_local_writer
 from core.models import AuditAction
 from messaging import router
 from messaging.models import InboundKind, InboundMessage, OutboxKind, OutboxMessage, OutboxStatus
-from messaging.outbox import contact_id_for, queue_sms
+from messaging.outbox import KnownRecipient, contact_id_for, queue_sms
 from messaging.selectors import sender_facts
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def receive_sms(
     media_urls: list[str] | None = None,
     received_at: datetime | None = None,
     answered: str | None = None,
+    report_at_once: bool = False,
 ) -> Received:
     """Store an inbound SMS exactly once and return the reply to send back.
 
@@ -53,6 +54,9 @@ def receive_sms(
     reply the webhook already gave then. It is recorded as sent; when nothing could be
     answered then (a keyword, whose handler needs the database), the reply is sent
     through the outbox now.
+
+    ``report_at_once``: a report is made in this transaction rather than by a queued
+    task (for a caller that is itself a worker; see ``intake.actions``).
     """
     if not provider_sid or len(provider_sid) > 64:
         raise ValueError("A message needs the provider's message id.")
@@ -67,6 +71,7 @@ def receive_sms(
                 media_urls=media_urls or [],
                 received_at=received_at,
                 answered=answered,
+                report_at_once=report_at_once,
             )
     except IntegrityError:
         # A retry of a stored message, or a concurrent delivery that committed first:
@@ -99,12 +104,14 @@ def _store_and_route(
     media_urls: list[str],
     received_at: datetime | None,
     answered: str | None,
+    report_at_once: bool,
 ) -> Received:
     sender_e164 = phones.normalize_sender(sender)
     hash_rotation.bring_forward(sender_e164)  # a no-op unless RR_HASH_KEY is rotating
     sender_hash = phones.phone_hash(sender_e164)
     facts = sender_facts(sender_hash, provider=provider, provider_sid=provider_sid)
     known_language = facts.last_language
+    known_sender = KnownRecipient(sender_hash, facts.contact_id, facts.opted_out)
     message = InboundMessage(
         provider=provider,
         provider_sid=provider_sid,
@@ -118,6 +125,7 @@ def _store_and_route(
         received_at=received_at or timezone.now(),
     )
     message.answered_offline = answered is not None
+    message.report_at_once = report_at_once
     message.stored_before = facts.stored_before
     # The handler decides kind, language and reply before the single INSERT; if the
     # unique (provider, provider_sid) then refuses it, the transaction takes the
@@ -138,7 +146,12 @@ def _store_and_route(
         in_answer = answered
         if reply_text and not answered:
             queue_sms(
-                to=sender_e164, body=reply_text, language=message.language, kind=OutboxKind.REPLY
+                to=sender_e164,
+                body=reply_text,
+                language=message.language,
+                kind=OutboxKind.REPLY,
+                # A keyword (STOP, START) may have changed the number's opt-out since.
+                known=None if message.kind == InboundKind.KEYWORD else known_sender,
             )
     if in_answer:
         OutboxMessage.objects.create(

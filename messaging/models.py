@@ -29,6 +29,9 @@ class InboundMessage(models.Model):
     # Not stored: set when a message with this provider id was already stored as this
     # delivery arrived (a provider's retry; ``messaging.selectors.sender_facts``).
     stored_before = False
+    # Not stored: set by a caller that makes the report in the storing transaction
+    # itself (the worker storing accepted texts) instead of queueing a task for it.
+    report_at_once = False
     # Not stored: work a handler asked to run once the message is inserted and has its
     # id, inside the same transaction (``when_inserted``).
     _when_inserted: list[Callable[[], object]] | None = None

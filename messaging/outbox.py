@@ -83,6 +83,16 @@ def retry_delay(attempts: int) -> timedelta:
     return delay
 
 
+@dataclass(frozen=True)
+class KnownRecipient:
+    """What a caller of ``queue_sms`` already read about the number (hash brought
+    forward): its keyed hash, its contact if it has one, and whether it opted out."""
+
+    phone_hash: str
+    contact_id: int | None
+    opted_out: bool
+
+
 def queue_sms(
     *,
     to: str,
@@ -90,27 +100,46 @@ def queue_sms(
     language: str,
     kind: OutboxKind,
     valid_until: datetime | None = None,
+    known: KnownRecipient | None = None,
 ) -> OutboxMessage:
     """Queue one SMS to ``to`` (E.164). A number that opted out gets a row marked
-    skipped, so the record shows why nothing arrived."""
+    skipped, so the record shows why nothing arrived. ``known``: what the caller read
+    about the number already (the SMS path's ``sender_facts``), which saves reading it
+    again."""
     from messaging.selectors import is_opted_out
-    from messaging.tasks import send_queued_messages
 
-    contact = contact_for(to)
-    recipient_hash = contact.phone_hash
+    if known is None:
+        contact = contact_for(to)
+        contact_id, recipient_hash = contact.pk, contact.phone_hash
+        opted_out = is_opted_out(recipient_hash)
+    else:
+        recipient_hash, opted_out = known.phone_hash, known.opted_out
+        contact_id = known.contact_id or contact_id_for(to, recipient_hash)
     message = OutboxMessage.objects.create(
         provider=settings.RR_SMS_PROVIDER,
         kind=kind,
-        contact=contact,
+        contact_id=contact_id,
         recipient_hash=recipient_hash,
         body=body,
         language=language,
         valid_until=valid_until,
-        status=OutboxStatus.SKIPPED if is_opted_out(recipient_hash) else OutboxStatus.QUEUED,
+        status=OutboxStatus.SKIPPED if opted_out else OutboxStatus.QUEUED,
     )
     if message.status == OutboxStatus.QUEUED:
-        transaction.on_commit(send_queued_messages.enqueue)
+        wake_sender()
     return message
+
+
+def wake_sender() -> None:
+    """Make sure a sender looks at the outbox once the caller's writes commit. A process
+    with a sender thread (``run_worker``) needs nothing: its thread looks every
+    SENDER_POLL_SECONDS, and a queued task would only return at once, at the cost of
+    four statements (a surge's reply each). Anywhere else the sender task is queued."""
+    from messaging.tasks import send_queued_messages
+
+    if sender_thread_running():
+        return
+    transaction.on_commit(send_queued_messages.enqueue)
 
 
 # The columns a ``queue_selected`` SELECT gives, one row a recipient.
@@ -694,11 +723,9 @@ def release_expired_leases(*, now: datetime | None = None, limit: int = 500) -> 
 def sweep() -> None:
     """Periodic: release dead leases and wake the sender if anything is due (a lost
     wake-up, a retry whose time has come)."""
-    from messaging.tasks import send_queued_messages
-
     release_expired_leases()
     if due_count():
-        send_queued_messages.enqueue()
+        wake_sender()
 
 
 def due_count() -> int:

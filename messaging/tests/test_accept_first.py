@@ -12,6 +12,7 @@ from django.db import OperationalError
 from django.test import Client
 
 from conftest import post_twilio, sms_params
+from intake.models import Report
 from messaging import accepted, spool
 from messaging.models import (
     AcceptedMessage,
@@ -60,6 +61,49 @@ def test_the_worker_stores_routes_and_replies_through_the_outbox(client: Client)
     reply = OutboxMessage.objects.get(kind=OutboxKind.REPLY)
     assert reply.status == OutboxStatus.QUEUED
     assert "received your report" in reply.text
+
+
+@pytest.mark.django_db
+def test_the_worker_makes_the_report_and_its_incident_as_it_stores_the_text(
+    client: Client,
+) -> None:
+    """No task is queued for the report: the worker that stores the text makes it, so
+    a surge's texts do not wait twice (for the store, then for the task queue)."""
+    from incidents.models import Incident
+
+    post_twilio(client, PATH, sms_params("SMa7", "ICE agents here 37.77490, -122.41940"))
+    with mock.patch("intake.tasks.process_inbound_message") as task:
+        result = accepted.store_accepted()
+    assert result is not None and result.stored == 1
+    assert not task.enqueue.called
+    message = InboundMessage.objects.get(provider_sid="SMa7")
+    assert message.processed_at is not None
+    report = Report.objects.get(inbound_message=message)
+    assert report.incident == Incident.objects.get()
+    assert report.lat is not None and report.lng is not None
+    assert (round(report.lat, 4), round(report.lng, 4)) == (37.7749, -122.4194)
+
+
+@pytest.mark.django_db
+def test_a_report_that_fails_to_be_made_leaves_the_text_stored_for_the_sweep(
+    client: Client,
+) -> None:
+    """A failure in making the report takes back only the report: the text is stored,
+    answered and off the accepted queue, and the sweep makes its report later."""
+    from intake.actions import RETRY_AFTER, queue_unprocessed_messages
+
+    post_twilio(client, PATH, sms_params("SMa8", BODY))
+    with mock.patch("intake.actions._make_report", side_effect=RuntimeError("a bug")):
+        result = accepted.store_accepted()
+    assert result is not None and result.stored == 1
+    assert not AcceptedMessage.objects.exists()
+    message = InboundMessage.objects.get(provider_sid="SMa8")
+    assert message.processed_at is None and not Report.objects.exists()
+    assert OutboxMessage.objects.filter(kind=OutboxKind.REPLY).count() == 1
+    assert message.retry_at is not None
+    assert queue_unprocessed_messages(now=message.retry_at + RETRY_AFTER) == 1
+    assert Report.objects.get().inbound_message == message  # the tests' tasks run at once
+    assert InboundMessage.objects.get(pk=message.pk).processed_at is not None
 
 
 @pytest.mark.django_db

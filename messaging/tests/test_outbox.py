@@ -543,6 +543,22 @@ def test_a_workers_sender_thread_sends_and_its_task_leaves_the_queue_to_it() -> 
     assert not outbox.sender_thread_running()  # the task sends again once it stopped
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_text_wakes_the_sender_task_only_where_no_sender_thread_runs() -> None:
+    """A worker's own sender thread finds a queued reply by itself; a web process has
+    none, so it queues the sender task."""
+    with mock.patch("messaging.tasks.send_queued_messages") as task:
+        enqueued = task.enqueue
+        queue()
+        assert enqueued.call_count == 1
+        with mock.patch.object(outbox, "sender_thread_running", return_value=True):
+            queue(to="+15105550178")
+            outbox.sweep()
+        assert enqueued.call_count == 1
+        outbox.sweep()  # two rows due, no sender thread: the sweep wakes the task
+        assert enqueued.call_count == 2
+
+
 @pytest.mark.django_db
 def test_a_stopping_sender_starts_no_new_send() -> None:
     first, second = queue(), queue(to="+15105550178")
