@@ -19,14 +19,44 @@ R = TypeVar("R")
 def serialize(name: str) -> None:
     """Hold a database-wide lock named ``name`` until the current transaction ends.
 
-    PostgreSQL takes a transaction-level advisory lock. SQLite needs nothing: every
-    transaction there begins IMMEDIATE (see settings), which already admits one writer.
+    PostgreSQL takes a transaction-level advisory lock, once per transaction (a report's
+    grouping asks for the incidents lock five times; each ask was a round trip). SQLite
+    needs nothing: every transaction there begins IMMEDIATE (see settings), which
+    already admits one writer.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("serialize() must be called inside transaction.atomic().")
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and first_time_in_transaction(f"lock:{name}"):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(name)])
+
+
+class _TransactionMark:
+    """An after-commit hook that does nothing: that it is among the connection's hooks
+    says ``key`` was done in this transaction. Django drops the hooks of a savepoint
+    rolled back and all of them when the transaction ends, just as PostgreSQL drops the
+    locks and notifications they stand for."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self) -> None:
+        return None
+
+
+def first_time_in_transaction(key: str) -> bool:
+    """True the first time it is asked about ``key`` in the current transaction (and
+    again after a savepoint that asked is rolled back); False after that."""
+    current = transaction.get_connection()
+    if not current.in_atomic_block:
+        raise RuntimeError("first_time_in_transaction() must be called inside atomic().")
+    for _savepoints, hook, *_robust in current.run_on_commit:
+        if isinstance(hook, _TransactionMark) and hook.key == key:
+            return False
+    transaction.on_commit(_TransactionMark(key))
+    return True
 
 
 def atomic_serialized(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

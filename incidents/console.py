@@ -12,7 +12,7 @@ import uuid
 
 from django.db import connection, transaction
 
-from core.locks import serialize
+from core.locks import first_time_in_transaction, serialize
 from incidents.models import ConsoleEvent, ConsoleEventKind
 
 NOTIFY_CHANNEL = "rr_console"
@@ -27,6 +27,10 @@ INCIDENTS_LOCK = "incidents"
 def publish(kind: ConsoleEventKind, object_uuid: uuid.UUID) -> None:
     serialize(INCIDENTS_LOCK)
     ConsoleEvent.objects.create(kind=kind, object_uuid=object_uuid)
+    # One notice per transaction: a listener reads every event above the last one it
+    # saw, so a report and its incident (two events) need one wake-up between them.
+    if not first_time_in_transaction("console:notify"):
+        return
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
