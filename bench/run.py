@@ -1548,6 +1548,9 @@ def _drain_through(
     from messaging.models import OutboxMessage
 
     settings.TWILIO_API_BASE = url
+    # A run starts on an empty outbox: what an earlier run was refused (the unpaced
+    # run's 429s, queued again for later) would be sent in this one and counted there.
+    OutboxMessage.objects.filter(status="queued").update(status="expired")
     queued_from = timezone.now()
     settings.RR_SMS_RATE_PER_SECOND = rate
     ranks = _queue_ranked(count, prefix, rng)

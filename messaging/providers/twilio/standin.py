@@ -88,6 +88,9 @@ class StandInState:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # Keep-alive, as Twilio's API: a sender reuses its connections (every answer here
+    # carries its length).
+    protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``messages`` instead."""
@@ -356,6 +359,9 @@ def _int_or_none(value: str | None) -> int | None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog of 5 dropped some of a sender's ten or more first connections
+    # at once, which then failed as unreachable.
+    request_queue_size = 128
     state: StandInState
 
 
