@@ -85,6 +85,32 @@ def test_the_worker_makes_the_report_and_its_incident_as_it_stores_the_text(
 
 
 @pytest.mark.django_db
+def test_storing_a_located_surge_text_costs_the_worker_a_fixed_number_of_statements(
+    client: Client,
+) -> None:
+    """The worker's hot path in a surge: one text from a new number, with a place.
+    PostgreSQL adds the incidents lock and one NOTIFY (asked once each per transaction)
+    and the savepoints that SQLite's counting leaves out; ARCHITECTURE gives the list."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    post_twilio(client, PATH, sms_params("SMa9", "ICE agents here 37.77490, -122.41940"))
+    with CaptureQueriesContext(connection) as queries:
+        result = accepted.store_accepted()
+    assert result is not None and result.stored == 1
+    statements = [q["sql"] for q in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        assert sum("pg_advisory_xact_lock" in sql for sql in statements) == 1
+        assert sum("pg_notify" in sql for sql in statements) == 1
+        assert not any("django_tasks" in sql for sql in statements)
+    # With the pass's own (is anything waiting, the batch; on PostgreSQL also the store
+    # lock and its release) and, inside this test's transaction, a savepoint pair that a
+    # worker's own transaction does not need.
+    expected = 32 if connection.vendor == "postgresql" else 28
+    assert len(statements) == expected, "\n".join(statements)
+
+
+@pytest.mark.django_db
 def test_a_report_that_fails_to_be_made_leaves_the_text_stored_for_the_sweep(
     client: Client,
 ) -> None:
