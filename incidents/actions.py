@@ -138,8 +138,9 @@ def _open_incident(actor: Any, report: Report, reason: str = "") -> Incident:
     report.status = ReportStatus.ATTACHED
     report.save(update_fields=["incident", "status"])
     audit.record(actor=actor, action=AuditAction.INCIDENT_OPENED, target=incident)
-    console.publish(ConsoleEventKind.INCIDENT, incident.uuid)
-    console.publish(ConsoleEventKind.REPORT, report.uuid)
+    console.publish_all(
+        [(ConsoleEventKind.INCIDENT, incident.uuid), (ConsoleEventKind.REPORT, report.uuid)]
+    )
     return incident
 
 
@@ -152,10 +153,12 @@ def _add_report(actor: Any, incident: Incident, report: Report, reason: str = ""
     if not incident.location_text and report.location_text:
         incident.location_text = report.location_text[:300]
     _touch(incident)
-    incident.save()
+    # Only what changed: matching hands over the incident with just the columns it read.
+    incident.save(update_fields=["first_seen", "last_seen", "location_text", "updated_at"])
     _timeline(incident, actor, TimelineKind.REPORT_ADDED, report=report, reason=reason)
-    console.publish(ConsoleEventKind.INCIDENT, incident.uuid)
-    console.publish(ConsoleEventKind.REPORT, report.uuid)
+    console.publish_all(
+        [(ConsoleEventKind.INCIDENT, incident.uuid), (ConsoleEventKind.REPORT, report.uuid)]
+    )
 
 
 def _match_or_open(actor: Any, report: Report) -> Incident:
@@ -166,9 +169,11 @@ def _match_or_open(actor: Any, report: Report) -> Incident:
     found = matching.find_incident(point, report.observed_at)
     if found is None:
         return _open_incident(actor, report)
-    incident = Incident.objects.select_for_update().get(pk=found.pk)
-    _add_report(actor, incident, report)
-    return incident
+    # Not read again FOR UPDATE: every change to an incident's reports and time span
+    # happens under the incidents lock, held here, so what matching read is current;
+    # the save writes only those columns, so a status changed meanwhile is kept.
+    _add_report(actor, found, report)
+    return found
 
 
 def file_new_report(*, report: Report) -> Incident | None:

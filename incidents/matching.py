@@ -40,11 +40,23 @@ def is_within(incident: Incident, point: Point, observed_at: datetime) -> bool:
 
 
 # What matching reads, in the model's field order (``Model.from_db`` takes values in
-# that order when some fields are deferred).
-_WANTED = {"id", "uuid", "status", "lat", "lng", "first_seen", "last_seen", "updated_at"}
+# that order when some fields are deferred), and what adding a report to the incident
+# found and checking it for a surge read next (a deferred field is a query of its own).
+_WANTED = {
+    "id",
+    "uuid",
+    "status",
+    "lat",
+    "lng",
+    "location_text",
+    "first_seen",
+    "last_seen",
+    "updated_at",
+    "surge_at",
+}
 COLUMNS = tuple(f.attname for f in Incident._meta.concrete_fields if f.attname in _WANTED)
 _CONVERT = {"uuid": lambda v: uuid.UUID(str(v))}
-_DATETIMES = {"first_seen", "last_seen", "updated_at"}
+_DATETIMES = {"first_seen", "last_seen", "updated_at", "surge_at"}
 
 
 def find_incident(point: Point, observed_at: datetime) -> Incident | None:
@@ -91,7 +103,13 @@ def find_incident(point: Point, observed_at: datetime) -> Incident | None:
 def _incident_from_row(row: tuple[Any, ...]) -> Incident:
     """An incident as the ORM would load it with only COLUMNS (the rest deferred)."""
     values = [
-        _aware(raw) if name in _DATETIMES else _CONVERT[name](raw) if name in _CONVERT else raw
+        raw
+        if raw is None
+        else _aware(raw)
+        if name in _DATETIMES
+        else _CONVERT[name](raw)
+        if name in _CONVERT
+        else raw
         for name, raw in zip(COLUMNS, row, strict=True)
     ]
     return Incident.from_db(connection.alias, list(COLUMNS), values)

@@ -4,7 +4,8 @@ the time window; otherwise it opens a new one. Found through H3 cells, never a s
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -134,13 +135,44 @@ def test_the_found_incident_is_loaded_as_the_orm_loads_it() -> None:
     report = web_report(at=(BASE.lat, BASE.lng))
     assert report.incident is not None
     found = matching.find_incident(offset(BASE, 50, 0), report.observed_at)
+    assert found is not None and found.surge_at is None
+    Incident.objects.filter(pk=report.incident.pk).update(
+        surge_at=timezone.now(), location_text="Fruitvale BART"
+    )
+    found = matching.find_incident(offset(BASE, 50, 0), report.observed_at)
     assert found is not None
     stored = Incident.objects.get(pk=report.incident.pk)
-    for name in ("pk", "uuid", "status", "lat", "lng", "first_seen", "last_seen", "updated_at"):
+    names = ("pk", "uuid", "status", "lat", "lng", "location_text", "first_seen", "last_seen")
+    for name in (*names, "updated_at", "surge_at"):
         assert getattr(found, name) == getattr(stored, name), name
+    assert found.surge_at is not None and timezone.is_aware(found.surge_at)
     assert timezone.is_aware(found.last_seen)
     # The rest is deferred and loads on demand, as with .only().
-    assert found.location_text == stored.location_text
+    assert "level" in found.get_deferred_fields()
+    assert found.level == stored.level
+
+
+@pytest.mark.django_db
+def test_a_report_joining_keeps_what_it_did_not_change() -> None:
+    """Joining writes only the time span, the place's words and the update time of the
+    incident matching read: a status set since (a verifier's finding) stays."""
+    first = web_report(at=(BASE.lat, BASE.lng))
+    incident = first.incident
+    assert incident is not None
+    find = matching.find_incident
+
+    def find_then_change_status(point: Point, observed_at: datetime) -> Incident | None:
+        found = find(point, observed_at)
+        Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.VERIFYING)
+        return found
+
+    later = first.observed_at + timedelta(minutes=5)
+    with mock.patch.object(matching, "find_incident", find_then_change_status):
+        second = web_report(at=(BASE.lat, BASE.lng), observed_at=later)
+    assert second.incident_id == incident.pk
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.VERIFYING
+    assert incident.last_seen == later
 
 
 @pytest.mark.django_db

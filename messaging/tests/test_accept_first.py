@@ -12,8 +12,9 @@ from django.db import OperationalError
 from django.test import Client
 
 from conftest import post_twilio, sms_params
+from incidents.models import Incident
 from intake.models import Report
-from messaging import accepted, spool
+from messaging import accepted, outbox, spool
 from messaging.models import (
     AcceptedMessage,
     InboundKind,
@@ -84,29 +85,50 @@ def test_the_worker_makes_the_report_and_its_incident_as_it_stores_the_text(
     assert (round(report.lat, 4), round(report.lng, 4)) == (37.7749, -122.4194)
 
 
-@pytest.mark.django_db
+# transaction=True: each store commits, as a worker's does (inside a test's transaction
+# the second text would find the lock and the NOTIFY already asked for by the first).
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("joins", "sqlite", "postgresql"),
+    [
+        pytest.param(False, 27, 31, id="opens-an-incident"),
+        pytest.param(True, 25, 29, id="joins-an-incident"),
+    ],
+)
 def test_storing_a_located_surge_text_costs_the_worker_a_fixed_number_of_statements(
-    client: Client,
+    client: Client, joins: bool, sqlite: int, postgresql: int
 ) -> None:
-    """The worker's hot path in a surge: one text from a new number, with a place.
+    """The worker's hot path in a surge: one text from a new number, with a place, that
+    opens an incident or joins the one an earlier text opened (most texts of a raid).
     PostgreSQL adds the incidents lock and one NOTIFY (asked once each per transaction)
     and the savepoints that SQLite's counting leaves out; ARCHITECTURE gives the list."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    if joins:
+        post_twilio(client, PATH, sms_params("SMa8", "ICE agents here 37.77495, -122.41945"))
+        accepted.store_accepted()
     post_twilio(client, PATH, sms_params("SMa9", "ICE agents here 37.77490, -122.41940"))
-    with CaptureQueriesContext(connection) as queries:
+    # In the worker, whose sender thread sends the reply (here it would be sent at once).
+    with (
+        mock.patch.object(outbox, "sender_thread_running", return_value=True),
+        CaptureQueriesContext(connection) as queries,
+    ):
         result = accepted.store_accepted()
     assert result is not None and result.stored == 1
+    assert Incident.objects.count() == 1
     statements = [q["sql"] for q in queries.captured_queries]
     if connection.vendor == "postgresql":
         assert sum("pg_advisory_xact_lock" in sql for sql in statements) == 1
         assert sum("pg_notify" in sql for sql in statements) == 1
         assert not any("django_tasks" in sql for sql in statements)
+    # The incident matching found is updated as it was read (under the incidents lock),
+    # not read again; the report and its incident reach the console in one INSERT.
+    assert not any("FOR UPDATE" in sql for sql in statements)
+    assert sum("incidents_consoleevent" in sql for sql in statements) == 1
     # With the pass's own (is anything waiting, the batch; on PostgreSQL also the store
-    # lock and its release) and, inside this test's transaction, a savepoint pair that a
-    # worker's own transaction does not need.
-    expected = 32 if connection.vendor == "postgresql" else 28
+    # lock and its release) and the transaction's BEGIN and COMMIT.
+    expected = postgresql if connection.vendor == "postgresql" else sqlite
     assert len(statements) == expected, "\n".join(statements)
 
 
