@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,24 @@ def run_until_stopped(
     backoff_seconds: float = BACKOFF_SECONDS,
 ) -> None:
     """Call ``step`` until ``stop`` is set. ``step`` returns whether it found work; when
-    it did not, the loop waits ``poll_seconds``. ``what`` names the loop in the log."""
+    it did not, the loop waits ``poll_seconds``. ``what`` names the loop in the log.
+    The loop's database connection (its thread's own) is closed when it stops: nothing
+    else would, and an open one keeps PostgreSQL from dropping a database or counts
+    against its connection limit after the worker has let the loop go."""
+    try:
+        _loop(stop, step, poll_seconds=poll_seconds, what=what, backoff_seconds=backoff_seconds)
+    finally:
+        connection.close()
+
+
+def _loop(
+    stop: threading.Event,
+    step: Callable[[], bool],
+    *,
+    poll_seconds: float,
+    what: str,
+    backoff_seconds: float,
+) -> None:
     while not stop.is_set():
         try:
             worked = step()

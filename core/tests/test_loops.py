@@ -72,3 +72,30 @@ def test_a_loop_asked_to_stop_takes_no_step() -> None:
     step = Steps(stop, [True])
     run_until_stopped(stop, step, poll_seconds=0.25, what="the test loop")
     assert step.calls == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopped_loop_closes_its_threads_database_connection() -> None:
+    """A worker's loops run in threads of their own, each with its own connection; one
+    left open after the loop stops would hold on to the database."""
+    from django.db import connections
+
+    stop = threading.Event()
+    used: list[object] = []
+
+    def step() -> bool:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        used.append(connections["default"])
+        stop.set()
+        return True
+
+    thread = threading.Thread(
+        target=run_until_stopped, args=(stop, step), kwargs={"poll_seconds": 0.1, "what": "t"}
+    )
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    (thread_connection,) = used
+    assert thread_connection is not connections["default"]  # the thread's own
+    assert thread_connection.connection is None  # type: ignore[attr-defined]
