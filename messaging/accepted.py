@@ -21,6 +21,7 @@ is held, so it cannot stop the queue, and logged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -85,10 +86,12 @@ def accept(
     )
     if received_at is not None:
         row.received_at = received_at
+    # In autocommit (the webhook, the spool's replay) the INSERT is its own transaction:
+    # one round trip, no BEGIN and COMMIT around it. Inside a caller's transaction, a
+    # savepoint, so that a refused INSERT does not break it.
+    in_transaction = transaction.get_connection().in_atomic_block
     try:
-        # A savepoint only when a caller's transaction is open (the spool's replay is
-        # not in one; the webhook runs in autocommit): a refused INSERT must not break it.
-        with transaction.atomic(savepoint=transaction.get_connection().in_atomic_block):
+        with transaction.atomic() if in_transaction else contextlib.nullcontext():
             row.save(force_insert=True)
     except IntegrityError:
         if AcceptedMessage.objects.filter(provider=provider, provider_sid=provider_sid).exists():

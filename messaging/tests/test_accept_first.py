@@ -154,6 +154,29 @@ def test_a_report_that_fails_to_be_made_leaves_the_text_stored_for_the_sweep(
     assert InboundMessage.objects.get(pk=message.pk).processed_at is not None
 
 
+@pytest.mark.django_db(transaction=True)  # the webhook's own connection, in autocommit
+def test_the_webhook_keeps_a_text_in_one_statement_outside_any_transaction(
+    client: Client,
+) -> None:
+    """The surge's first hop: one INSERT in autocommit, no BEGIN and COMMIT round trips
+    around it; a provider's retry of a text still waiting is refused by the unique key
+    and answered 200 like the first, on a connection that stays usable."""
+    from django.db import connection
+
+    save = AcceptedMessage.save
+    seen: list[tuple[bool, bool]] = []
+
+    def recording_save(row: AcceptedMessage, *args: Any, **kwargs: Any) -> None:
+        seen.append((connection.get_autocommit(), connection.in_atomic_block))
+        save(row, *args, **kwargs)
+
+    with mock.patch.object(AcceptedMessage, "save", recording_save):
+        for _ in range(2):
+            assert post_twilio(client, PATH, sms_params("SMa0", BODY)).status_code == 200
+    assert seen == [(True, False), (True, False)]
+    assert AcceptedMessage.objects.filter(provider_sid="SMa0").count() == 1
+
+
 @pytest.mark.django_db
 def test_a_retry_is_kept_once_and_stored_once(client: Client) -> None:
     for _ in range(2):
