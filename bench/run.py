@@ -596,10 +596,11 @@ def _twiml_attribute(body: bytes, verb: str, attribute: str) -> str:
     return str(found.get(attribute))
 
 
-def hotline_call(i: int, prefix: str) -> lib.Session:
+def hotline_call(i: int, prefix: str, headers: dict[str, str] | None = None) -> lib.Session:
     """Call i to the hotline with nobody on shift, as a raid-day overflow goes: the
     language menu, a key press, the message recorded (its action and its status
-    callback), the hang-up. Each step follows the URL the TwiML before it named."""
+    callback), the hang-up. Each step follows the URL the TwiML before it named.
+    ``headers`` go with every request (the production profile's X-Forwarded-Proto)."""
     base = {
         "CallSid": f"CA{prefix}{i:08d}",
         "AccountSid": "ACbench",
@@ -616,8 +617,8 @@ def hotline_call(i: int, prefix: str) -> lib.Session:
 
     async def call(exchange: lib.Exchange) -> None:
         async def post(url: str, expect: int, **more: str) -> bytes:
-            path, body, headers = signed_voice(url, {**base, **more})
-            status, answer = await exchange("POST", path, body, headers)
+            path, body, signed = signed_voice(url, {**base, **more})
+            status, answer = await exchange("POST", path, body, {**signed, **(headers or {})})
             if status != expect:
                 raise lib.SessionBroken(f"{path}: {status} {answer[:200]!r}")
             return answer
@@ -634,12 +635,14 @@ def hotline_call(i: int, prefix: str) -> lib.Session:
     return call
 
 
-def hello_session(steps: int = 5) -> lib.Session:
+def hello_session(steps: int = 5, headers: dict[str, str] | None = None) -> lib.Session:
     """The floor: as many requests to the hello view, one after another."""
 
     async def session(exchange: lib.Exchange) -> None:
         for _ in range(steps):
-            status, _body = await exchange("GET", "/healthz", b"", {"Host": HOST})
+            status, _body = await exchange(
+                "GET", "/healthz", b"", {"Host": HOST, **(headers or {})}
+            )
             if status != 200:
                 raise lib.SessionBroken(f"hello answered {status}")
 
@@ -659,43 +662,81 @@ def voicemails_stored(env: dict[str, str], sid_prefix: str) -> int:
 
 
 def bench_voice(quick: bool) -> list[dict[str, Any]]:
-    """B1, voice: calls to the hotline with nobody on shift, five signed webhooks each,
-    through uvicorn (one process, as `make run`). Closed loop (16 callers at once) for
-    throughput against the same number of hello requests per session; then open loop at
-    10 calls a second (a raid day's "hundreds of calls in minutes" is under that) for
-    each webhook's latency, and every call counted as a voicemail with its report."""
-    seconds = 3.0 if quick else 8.0
-    open_seconds = 4.0 if quick else 12.0
-    rate = 10
-    callers = 16
+    """B1, voice: calls to the hotline with nobody on shift, five signed webhooks each.
+    Closed loop (16 callers at once) for throughput against the same number of hello
+    requests per session; then open loop at 10 calls a second (a raid day's "hundreds
+    of calls in minutes" is under that) for each webhook's latency, and every call
+    counted as a voicemail with its report. First one uvicorn process (as `make run`);
+    then, on PostgreSQL with Redis, the production profile, as B1's texts."""
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, fresh_database(tmp) as database_url:
         env = bench_env(database_url, tmp)
         migrate(env)
         db = backend(database_url)
         with asgi_server(env) as port:
-
-            async def measure() -> dict[str, lib.SessionResult]:
-                offsets = lib.schedule(rate, open_seconds)
-                warm = [hotline_call(i, "w") for i in range(10)]
-                await lib.open_loop_sessions(port, warm, [0.0] * len(warm))
-                return {
-                    "hello_closed": await lib.closed_loop_sessions(
-                        port, lambda _i: hello_session(), concurrency=callers, seconds=seconds
-                    ),
-                    "calls_closed": await lib.closed_loop_sessions(
+            results.append(
+                _measure_voice(port, env, db, quick=quick, tag="1", headers={}, name="1 process")
+            )
+        if db == "postgresql" and env.get("REDIS_URL"):
+            web = os.cpu_count() or 2
+            with production_profile(env, web) as port:
+                results.append(
+                    _measure_voice(
                         port,
-                        lambda i: hotline_call(i, "c"),
-                        concurrency=callers,
-                        seconds=seconds,
-                    ),
-                    "hello_open": await lib.open_loop_sessions(port, [hello_session()], offsets),
-                    "calls_open": await lib.open_loop_sessions(
-                        port, [hotline_call(i, "o") for i in range(len(offsets))], offsets
-                    ),
-                }
+                        env,
+                        db,
+                        quick=quick,
+                        tag="p",
+                        # Production settings redirect plain HTTP; the load balancer says HTTPS.
+                        headers={"X-Forwarded-Proto": "https"},
+                        name=f"the production profile ({web} web processes)",
+                    )
+                )
+    return results
 
-            m = asyncio.run(measure())
-        stored = voicemails_stored(env, "CAo")
+
+def _measure_voice(
+    port: int,
+    env: dict[str, str],
+    db: str,
+    *,
+    quick: bool,
+    tag: str,
+    headers: dict[str, str],
+    name: str,
+) -> dict[str, Any]:
+    seconds = 3.0 if quick else 8.0
+    open_seconds = 4.0 if quick else 12.0
+    rate = 10
+    callers = 16
+
+    async def measure() -> dict[str, lib.SessionResult]:
+        offsets = lib.schedule(rate, open_seconds)
+        warm = [hotline_call(i, f"w{tag}", headers) for i in range(10)]
+        await lib.open_loop_sessions(port, warm, [0.0] * len(warm))
+        return {
+            "hello_closed": await lib.closed_loop_sessions(
+                port,
+                lambda _i: hello_session(headers=headers),
+                concurrency=callers,
+                seconds=seconds,
+            ),
+            "calls_closed": await lib.closed_loop_sessions(
+                port,
+                lambda i: hotline_call(i, f"c{tag}", headers),
+                concurrency=callers,
+                seconds=seconds,
+            ),
+            "hello_open": await lib.open_loop_sessions(
+                port, [hello_session(headers=headers)], offsets
+            ),
+            "calls_open": await lib.open_loop_sessions(
+                port, [hotline_call(i, f"o{tag}", headers) for i in range(len(offsets))], offsets
+            ),
+        }
+
+    m = asyncio.run(measure())
+    stored = voicemails_stored(env, f"CAo{tag}")
     hello_closed, calls_closed = m["hello_closed"], m["calls_closed"]
     hello_open, calls_open = m["hello_open"], m["calls_open"]
     calls_per_s = calls_closed.completed / seconds
@@ -703,41 +744,39 @@ def bench_voice(quick: bool) -> list[dict[str, Any]]:
     started = len(lib.schedule(rate, open_seconds))
     p99 = percentile(calls_open.request_latencies, 99)
     worst = max(calls_open.request_latencies, default=float("nan"))
-    return [
-        {
-            "id": "B1",
-            "name": "intake: calls to the hotline, nobody on shift (voicemail), 1 process",
-            "database": db,
-            "floor": "the same number of hello-world requests (/healthz) per session, same server",
-            "ratio": ratio,
-            "figures": {
-                "calls_per_s_closed": round(calls_per_s, 1),
-                "webhooks_per_s_closed": round(len(calls_closed.request_latencies) / seconds, 1),
-                "hello_sessions_per_s_closed": round(hello_closed.completed / seconds, 1),
-                "calls_failed_closed": calls_closed.failures,
-                "open_loop_calls_per_s": rate,
-                "webhook_open_p50_ms": ms(percentile(calls_open.request_latencies, 50)),
-                "webhook_open_p99_ms": ms(p99),
-                "webhook_open_max_ms": ms(worst),
-                "call_open_p99_ms": ms(percentile(calls_open.session_latencies, 99)),
-                "hello_open_p99_ms": ms(percentile(hello_open.request_latencies, 99)),
-                "calls_failed_open": calls_open.failures,
-                "voicemails_stored": f"{stored}/{started}",
-                "generator_worst_lag_ms": ms(max(calls_open.worst_lag, hello_open.worst_lag)),
-            },
-            "targets": targets(
-                Target(f"webhook p99 ms at {rate} calls/s (anchors, as B1)", ms(p99), "<", 50),
-                Target("webhook max ms (anchors: under 1 s)", ms(worst), "<", 1000),
-                Target("calls cut short or non-2xx", calls_open.failures, "==", 0),
-                Target("calls stored as voicemails with a report", stored, "==", started),
-            ),
-            "note": (
-                f"each call: menu, key press, record action, recording callback, hang-up; "
-                f"closed loop: {callers} callers for {seconds:.0f} s; open loop: {rate} calls/s "
-                f"for {open_seconds:.0f} s; ratio = calls / hello sessions of 5 requests"
-            ),
-        }
-    ]
+    return {
+        "id": "B1",
+        "name": f"intake: calls to the hotline, nobody on shift (voicemail), {name}",
+        "database": db,
+        "floor": "the same number of hello-world requests (/healthz) per session, same server",
+        "ratio": ratio,
+        "figures": {
+            "calls_per_s_closed": round(calls_per_s, 1),
+            "webhooks_per_s_closed": round(len(calls_closed.request_latencies) / seconds, 1),
+            "hello_sessions_per_s_closed": round(hello_closed.completed / seconds, 1),
+            "calls_failed_closed": calls_closed.failures,
+            "open_loop_calls_per_s": rate,
+            "webhook_open_p50_ms": ms(percentile(calls_open.request_latencies, 50)),
+            "webhook_open_p99_ms": ms(p99),
+            "webhook_open_max_ms": ms(worst),
+            "call_open_p99_ms": ms(percentile(calls_open.session_latencies, 99)),
+            "hello_open_p99_ms": ms(percentile(hello_open.request_latencies, 99)),
+            "calls_failed_open": calls_open.failures,
+            "voicemails_stored": f"{stored}/{started}",
+            "generator_worst_lag_ms": ms(max(calls_open.worst_lag, hello_open.worst_lag)),
+        },
+        "targets": targets(
+            Target(f"webhook p99 ms at {rate} calls/s (anchors, as B1)", ms(p99), "<", 50),
+            Target("webhook max ms (anchors: under 1 s)", ms(worst), "<", 1000),
+            Target("calls cut short or non-2xx", calls_open.failures, "==", 0),
+            Target("calls stored as voicemails with a report", stored, "==", started),
+        ),
+        "note": (
+            f"each call: menu, key press, record action, recording callback, hang-up; "
+            f"closed loop: {callers} callers for {seconds:.0f} s; open loop: {rate} calls/s "
+            f"for {open_seconds:.0f} s; ratio = calls / hello sessions of 5 requests"
+        ),
+    }
 
 
 # B2
