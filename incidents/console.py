@@ -32,13 +32,9 @@ def publish_all(changes: list[tuple[ConsoleEventKind, uuid.UUID]]) -> None:
     """Several changes of one action (a report and the incident it joined) in one
     INSERT, in the order given."""
     serialize(INCIDENTS_LOCK)
-    if len(changes) == 1:
-        kind, object_uuid = changes[0]
-        ConsoleEvent.objects.create(kind=kind, object_uuid=object_uuid)
-    else:
-        ConsoleEvent.objects.bulk_create(
-            [ConsoleEvent(kind=kind, object_uuid=object_uuid) for kind, object_uuid in changes]
-        )
+    ConsoleEvent.objects.bulk_create(
+        [ConsoleEvent(kind=kind, object_uuid=object_uuid) for kind, object_uuid in changes]
+    )
     # One notice per transaction: a listener reads every event above the last one it
     # saw, so a report and its incident (two events) need one wake-up between them.
     if not first_time_in_transaction("console:notify"):

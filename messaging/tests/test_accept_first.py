@@ -100,8 +100,8 @@ def test_storing_a_located_surge_text_costs_the_worker_a_fixed_number_of_stateme
 ) -> None:
     """The worker's hot path in a surge: one text from a new number, with a place, that
     opens an incident or joins the one an earlier text opened (most texts of a raid).
-    PostgreSQL adds the incidents lock and one NOTIFY (asked once each per transaction)
-    and the savepoints that SQLite's counting leaves out; ARCHITECTURE gives the list."""
+    PostgreSQL adds four: the store lock and its release, the incidents lock and one
+    NOTIFY (each asked once per transaction); ARCHITECTURE gives the list."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
